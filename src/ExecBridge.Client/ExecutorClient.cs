@@ -1,0 +1,285 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using ExecBridge.Client.Files;
+using ExecBridge.Client.Processes;
+using ExecBridge.Client.Rpc;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ExecBridge.Client
+{
+    public enum ExecutorState { Disconnected, Connected, Closed }
+
+    /// <summary>Where and how to reach one executor. The token is held here only to dial and is never printed.</summary>
+    public sealed class ExecutorEndpoint
+    {
+        public ExecutorEndpoint(string executorId, Uri uri, string? token)
+        {
+            ExecutorId = executorId;
+            Uri = uri;
+            Token = token;
+        }
+
+        public string ExecutorId { get; }
+        public Uri Uri { get; }
+        internal string? Token { get; }
+        public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+        public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+        public string ClientName { get; set; } = "ExecBridge";
+
+        public override string ToString() => $"{ExecutorId} ({AuthenticationFailedException.SafeUri(Uri)})";
+    }
+
+    /// <summary>
+    /// A connection to one exec-server: handshake, dialect traits found by probing, the process registry fed by
+    /// notifications, redial with session resume. Thread-safe; shared by every cmdlet and runspace that uses it.
+    /// </summary>
+    public sealed partial class ExecutorClient : IDisposable
+    {
+        private readonly SemaphoreSlim _dialLock = new SemaphoreSlim(1, 1);
+        private readonly ConcurrentDictionary<string, RemoteProcessHandle> _processes =
+            new ConcurrentDictionary<string, RemoteProcessHandle>(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<string, bool> _unsupported = new ConcurrentDictionary<string, bool>();
+        private readonly ILogger _logger;
+        private readonly string _instanceTag = Guid.NewGuid().ToString("N").Substring(0, 8);
+        private RpcConnection? _rpc;
+        private PathStyle? _pathStyle;
+        private long _processCounter;
+        private long _writeCounter;
+        private bool _disposed;
+
+        public ExecutorClient(ExecutorEndpoint endpoint, ILogger? logger = null)
+        {
+            Endpoint = endpoint;
+            _logger = logger ?? NullLogger.Instance;
+        }
+
+        public ExecutorEndpoint Endpoint { get; }
+        public string ExecutorId => Endpoint.ExecutorId;
+        public string? SessionId { get; private set; }
+        public string? ServerVersion { get; private set; }
+        public string? Platform { get; private set; }
+        public string? Shell { get; private set; }
+        public string? Cwd { get; private set; }
+        public string? HomeDirectory { get; private set; }
+        public IReadOnlyList<string> PrependPathDirs { get; private set; } = Array.Empty<string>();
+        public int ReconnectCount { get; private set; }
+
+        /// <summary>Owned resources (a local exec-server) disposed together with this client.</summary>
+        public IDisposable? OwnedResource { get; set; }
+
+        public PathStyle PathStyle => _pathStyle ?? PathStyle.FileUri;
+
+        /// <summary>"Legacy" (plain paths, codex 0.123/0.130) or "Current" (file:// URIs, 0.142+).</summary>
+        public string Dialect => _pathStyle == null ? "Unknown" : _pathStyle == PathStyle.Plain ? "Legacy" : "Current";
+
+        public ExecutorState State =>
+            _disposed ? ExecutorState.Closed : (_rpc != null && _rpc.IsOpen ? ExecutorState.Connected : ExecutorState.Disconnected);
+
+        public TimeSpan RequestTimeout => Endpoint.RequestTimeout;
+
+        /// <summary>Whether a method is known to be missing on this server (it answered -32601).</summary>
+        public bool IsKnownUnsupported(string method) => _unsupported.ContainsKey(method);
+
+        internal void MarkUnsupported(string method) => _unsupported[method] = true;
+
+        /// <summary>Dials (or redials, resuming the session) when there is no open connection.</summary>
+        public async Task EnsureConnectedAsync(CancellationToken cancellationToken)
+        {
+            if (_disposed) throw new ObjectDisposedException(nameof(ExecutorClient), $"The connection to executor '{ExecutorId}' was closed.");
+            if (_rpc != null && _rpc.IsOpen) return;
+            await _dialLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_rpc != null && _rpc.IsOpen) return;
+                await DialAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _dialLock.Release();
+            }
+        }
+
+        private async Task DialAsync(CancellationToken cancellationToken)
+        {
+            bool redial = _rpc != null;
+            _rpc?.Dispose();
+            _rpc = null;
+
+            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
+                .ConfigureAwait(false);
+            rpc.NotificationHandler = OnNotification;
+            rpc.Closed += OnConnectionClosed;
+            try
+            {
+                string? resumeId = redial ? SessionId : null;
+                bool resumed = false;
+                RpcMessage init;
+                try
+                {
+                    init = await rpc.CallAsync("initialize", w => WriteInitialize(w, resumeId), Endpoint.RequestTimeout, cancellationToken)
+                        .ConfigureAwait(false);
+                    resumed = resumeId != null;
+                }
+                catch (RemoteErrorException ex) when (resumeId != null)
+                {
+                    // The server forgot the session (expired) or it is attached elsewhere: processes of it are gone to us.
+                    _logger.LogWarning("Could not resume session on {Executor}: {Error}", ExecutorId, ex.RemoteMessage);
+                    FailLiveProcesses(new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                        $"The executor '{ExecutorId}' no longer has the session these processes ran in ({ex.RemoteMessage}); their remaining output and exit codes are lost."));
+                    rpc.Dispose();
+                    rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
+                        .ConfigureAwait(false);
+                    rpc.NotificationHandler = OnNotification;
+                    rpc.Closed += OnConnectionClosed;
+                    init = await rpc.CallAsync("initialize", w => WriteInitialize(w, null), Endpoint.RequestTimeout, cancellationToken)
+                        .ConfigureAwait(false);
+                }
+
+                using (init)
+                {
+                    var result = init.Result;
+                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("sessionId", out var sid))
+                        SessionId = sid.GetString();
+                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("environmentInfo", out var envInfo))
+                        ReadEnvironmentInfo(envInfo);
+                }
+                await rpc.NotifyAsync("initialized", cancellationToken).ConfigureAwait(false);
+                _rpc = rpc;
+
+                if (_pathStyle == null) await ProbeDialectAsync(rpc, cancellationToken).ConfigureAwait(false);
+                if (redial)
+                {
+                    ReconnectCount++;
+                    _logger.LogInformation("Reconnected to {Executor} (resumed: {Resumed})", ExecutorId, resumed);
+                    if (resumed) await CatchUpProcessesAsync(rpc, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch
+            {
+                rpc.Dispose();
+                if (ReferenceEquals(_rpc, rpc)) _rpc = null;
+                throw;
+            }
+        }
+
+        private void WriteInitialize(Utf8JsonWriter w, string? resumeSessionId)
+        {
+            w.WriteStartObject();
+            w.WriteString("clientName", Endpoint.ClientName);
+            if (resumeSessionId != null) w.WriteString("resumeSessionId", resumeSessionId);
+            w.WriteEndObject();
+        }
+
+        private void ReadEnvironmentInfo(JsonElement info)
+        {
+            if (info.ValueKind != JsonValueKind.Object) return;
+            if (info.TryGetProperty("shell", out var shell) && shell.ValueKind == JsonValueKind.Object
+                && shell.TryGetProperty("path", out var sp) && sp.ValueKind == JsonValueKind.String)
+                Shell = sp.GetString();
+            if (info.TryGetProperty("cwd", out var cwd) && cwd.ValueKind == JsonValueKind.String)
+                Cwd = RemotePath.FromWire(cwd.GetString()!);
+            if (info.TryGetProperty("executorVersion", out var v) && v.ValueKind == JsonValueKind.String)
+                ServerVersion = v.GetString();
+            if (info.TryGetProperty("platformOs", out var os) && os.ValueKind == JsonValueKind.String)
+                Platform = os.GetString();
+            if (info.TryGetProperty("userHomeDir", out var home) && home.ValueKind == JsonValueKind.String)
+                HomeDirectory = RemotePath.FromWire(home.GetString()!);
+            if (info.TryGetProperty("prependPathDirs", out var dirs) && dirs.ValueKind == JsonValueKind.Array)
+                PrependPathDirs = dirs.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.String)
+                    .Select(d => RemotePath.FromWire(d.GetString()!)).ToArray();
+        }
+
+        /// <summary>
+        /// Decides each trait by asking, never by version: the path form by fs/getMetadata of "/" as a URI
+        /// (notes §3), environment details by environment/info where the initialize result lacked them.
+        /// </summary>
+        private async Task ProbeDialectAsync(RpcConnection rpc, CancellationToken cancellationToken)
+        {
+            try
+            {
+                using var _ = await rpc.CallAsync("fs/getMetadata", w => { w.WriteStartObject(); w.WriteString("path", "file:///"); w.WriteEndObject(); },
+                    Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                _pathStyle = PathStyle.FileUri;
+            }
+            catch (RemoteErrorException ex) when (ex.Code == -32602)
+            {
+                _pathStyle = PathStyle.Plain;
+            }
+
+            if (Shell == null && !IsKnownUnsupported("environment/info"))
+            {
+                try
+                {
+                    using var info = await rpc.CallAsync("environment/info", null, Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                    ReadEnvironmentInfo(info.Result);
+                }
+                catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+                {
+                    MarkUnsupported("environment/info");
+                }
+            }
+            if (Platform == null) Platform = "linux";
+            _logger.LogDebug("Executor {Executor}: dialect {Dialect}", ExecutorId, Dialect);
+        }
+
+        /// <summary>Sends one request on the current connection, dialing first if needed.</summary>
+        public async Task<RpcMessage> CallAsync(string method, Action<Utf8JsonWriter>? writeParams, CancellationToken cancellationToken,
+            TimeSpan? timeout = null)
+        {
+            await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+            var rpc = _rpc ?? throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost, $"Executor '{ExecutorId}' is not connected.");
+            try
+            {
+                return await rpc.CallAsync(method, writeParams, timeout ?? Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+            {
+                MarkUnsupported(method);
+                throw;
+            }
+        }
+
+        /// <summary>Like CallAsync but disposes the response; for methods whose result is not needed.</summary>
+        public async Task InvokeAsync(string method, Action<Utf8JsonWriter>? writeParams, CancellationToken cancellationToken)
+        {
+            using var _ = await CallAsync(method, writeParams, cancellationToken).ConfigureAwait(false);
+        }
+
+        private void OnConnectionClosed(Exception reason)
+        {
+            _logger.LogDebug("Connection to {Executor} closed: {Reason}", ExecutorId, reason.Message);
+            foreach (var handle in _processes.Values) handle.Signal();
+        }
+
+        private void FailLiveProcesses(ExecBridgeException failure)
+        {
+            foreach (var handle in _processes.Values)
+                if (!handle.IsFinished) handle.OnFailure(failure);
+        }
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            try { _rpc?.Dispose(); } catch { }
+            foreach (var handle in _processes.Values)
+                handle.OnFailure(new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost, $"The connection to executor '{ExecutorId}' was closed."));
+            try { OwnedResource?.Dispose(); } catch { }
+        }
+
+        /// <summary>Test hook and fault handling: drops the socket without disposing the client (the next call redials).</summary>
+        public void DropConnection() => _rpc?.Dispose();
+
+        internal string NewWriteId() => $"w-{_instanceTag}-{Interlocked.Increment(ref _writeCounter)}";
+
+        internal string NewProcessId() => $"eb-{_instanceTag}-{Interlocked.Increment(ref _processCounter)}";
+
+        public override string ToString() => Endpoint.ToString();
+    }
+}

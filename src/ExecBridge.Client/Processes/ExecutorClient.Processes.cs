@@ -1,0 +1,266 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using ExecBridge.Client.Files;
+using ExecBridge.Client.Processes;
+using ExecBridge.Client.Rpc;
+using Microsoft.Extensions.Logging;
+
+namespace ExecBridge.Client
+{
+    public sealed partial class ExecutorClient
+    {
+        private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+        public IEnumerable<RemoteProcessHandle> Processes => _processes.Values;
+
+        /// <summary>Called on the reader thread: decode and file the chunk, nothing more.</summary>
+        private void OnNotification(string method, JsonElement p)
+        {
+            if (p.ValueKind != JsonValueKind.Object || !p.TryGetProperty("processId", out var pidElement)) return;
+            var pid = pidElement.GetString();
+            if (pid == null || !_processes.TryGetValue(pid, out var handle)) return;
+            long seq = p.TryGetProperty("seq", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt64() : 0;
+            switch (method)
+            {
+                case "process/output":
+                    var data = p.TryGetProperty("chunk", out var chunk) && chunk.ValueKind == JsonValueKind.String
+                        ? chunk.GetBytesFromBase64() : Array.Empty<byte>();
+                    handle.OnOutput(seq, ParseStream(p), data);
+                    break;
+                case "process/exited":
+                    int code = p.TryGetProperty("exitCode", out var ec) && ec.ValueKind == JsonValueKind.Number ? ec.GetInt32() : -1;
+                    handle.OnExited(seq, code);
+                    break;
+                case "process/closed":
+                    handle.OnClosed(seq);
+                    break;
+            }
+        }
+
+        private static OutputStreamKind ParseStream(JsonElement p)
+        {
+            if (!p.TryGetProperty("stream", out var st) || st.ValueKind != JsonValueKind.String) return OutputStreamKind.Stdout;
+            switch (st.GetString())
+            {
+                case "stderr": return OutputStreamKind.Stderr;
+                case "pty": return OutputStreamKind.Pty;
+                default: return OutputStreamKind.Stdout;
+            }
+        }
+
+        /// <summary>The environment a child gets when the caller adds nothing: the server passes on none of its own.</summary>
+        public Dictionary<string, string> DefaultEnvironment(bool tty)
+        {
+            var path = string.Join(":", PrependPathDirs.Concat(new[] { DefaultPath }));
+            var env = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["PATH"] = path,
+                ["LANG"] = "C.UTF-8",
+                ["HOME"] = HomeDirectory ?? "/root",
+            };
+            if (tty) env["TERM"] = "xterm-256color";
+            return env;
+        }
+
+        public async Task<RemoteProcessHandle> StartProcessAsync(ProcessStartSpec spec, CancellationToken cancellationToken)
+        {
+            await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+            IList<string> argv;
+            if (spec.Argv != null && spec.Argv.Count > 0) argv = spec.Argv;
+            else if (!string.IsNullOrEmpty(spec.Command)) argv = new[] { Shell ?? "/bin/sh", "-c", spec.Command! };
+            else throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "A process needs a file path or a command.");
+
+            var env = spec.ReplaceEnvironment ? new Dictionary<string, string>(StringComparer.Ordinal) : DefaultEnvironment(spec.Tty);
+            if (spec.Environment != null)
+                foreach (var pair in spec.Environment) env[pair.Key] = pair.Value;
+            var cwd = RemotePath.ToWire(spec.WorkingDirectory ?? Cwd ?? HomeDirectory ?? "/", PathStyle);
+
+            var processId = NewProcessId();
+            var handle = new RemoteProcessHandle(this, processId);
+            // Registered before the request so no notification can arrive for an unknown id.
+            _processes[processId] = handle;
+            try
+            {
+                await InvokeAsync("process/start", w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("processId", processId);
+                    w.WriteStartArray("argv");
+                    foreach (var a in argv) w.WriteStringValue(a);
+                    w.WriteEndArray();
+                    w.WriteString("cwd", cwd);
+                    w.WriteStartObject("env");
+                    foreach (var pair in env) w.WriteString(pair.Key, pair.Value);
+                    w.WriteEndObject();
+                    w.WriteBoolean("tty", spec.Tty);
+                    w.WriteBoolean("pipeStdin", spec.PipeStdin);
+                    w.WriteEndObject();
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                _processes.TryRemove(processId, out _);
+                throw;
+            }
+            return handle;
+        }
+
+        /// <summary>Writes to stdin with a fresh writeId each time (a reused one is silently dropped, notes §7.1).</summary>
+        public async Task<string> WriteInputAsync(RemoteProcessHandle handle, ArraySegment<byte> data, CancellationToken cancellationToken)
+        {
+            var writeId = NewWriteId();
+            using var response = await CallAsync("process/write", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("processId", handle.ProcessId);
+                w.WriteBase64String("chunk", data.AsSpan());
+                w.WriteString("writeId", writeId);
+                w.WriteEndObject();
+            }, cancellationToken).ConfigureAwait(false);
+            var r = response.Result;
+            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? st.GetString() ?? "accepted" : "accepted";
+        }
+
+        /// <summary>process/terminate: a SIGKILL of the child's process group. Returns whether it was running.</summary>
+        public async Task<bool> TerminateAsync(RemoteProcessHandle handle, CancellationToken cancellationToken)
+        {
+            using var response = await CallAsync("process/terminate", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("processId", handle.ProcessId);
+                w.WriteEndObject();
+            }, cancellationToken).ConfigureAwait(false);
+            var r = response.Result;
+            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("running", out var running) && running.ValueKind == JsonValueKind.True;
+        }
+
+        /// <summary>SIGINT via process/signal; false when the server lacks the method (0.123/0.130).</summary>
+        public async Task<bool> InterruptAsync(RemoteProcessHandle handle, CancellationToken cancellationToken)
+        {
+            if (IsKnownUnsupported("process/signal")) return false;
+            try
+            {
+                await InvokeAsync("process/signal", w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("processId", handle.ProcessId);
+                    w.WriteString("signal", "interrupt");
+                    w.WriteEndObject();
+                }, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>
+        /// Waits for a change on the process; when the connection dropped under it, redials (resuming the
+        /// session and replaying missed output). Throws when the executor cannot be reached again.
+        /// </summary>
+        public async Task WaitForOutputAsync(RemoteProcessHandle handle, TimeSpan maxWait, CancellationToken cancellationToken)
+        {
+            if (!handle.IsFinished && (_rpc == null || !_rpc.IsOpen) && !_disposed)
+            {
+                await RecoverAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            await handle.WaitForChangeAsync(maxWait, cancellationToken).ConfigureAwait(false);
+        }
+
+        /// <summary>A few quick redials: a cut connection comes back at once, a dead server fails fast.</summary>
+        private async Task RecoverAsync(CancellationToken cancellationToken)
+        {
+            Exception? last = null;
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                try
+                {
+                    await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.ConnectionRefused || ex.Kind == ExecBridgeErrorKind.Timeout
+                                                     || ex.Kind == ExecBridgeErrorKind.ConnectionLost)
+                {
+                    last = ex;
+                    await Task.Delay(150 * (attempt + 1), cancellationToken).ConfigureAwait(false);
+                }
+            }
+            var failure = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                $"The connection to executor '{ExecutorId}' was lost and could not be re-established: {last?.Message}", last);
+            FailLiveProcesses(failure);
+            throw failure;
+        }
+
+        /// <summary>After a resume, fetches what each live process produced while we were away (notes §2.3).</summary>
+        private async Task CatchUpProcessesAsync(RpcConnection rpc, CancellationToken cancellationToken)
+        {
+            foreach (var handle in _processes.Values.Where(h => !h.IsFinished).ToList())
+            {
+                long after = handle.BeginCatchUp();
+                var chunks = new List<OutputChunk>();
+                bool exited = false, closed = false;
+                int? exitCode = null;
+                ExecBridgeException? gap = null;
+                try
+                {
+                    long cursor = after;
+                    bool first = true;
+                    while (true)
+                    {
+                        using var response = await rpc.CallAsync("process/read", w =>
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("processId", handle.ProcessId);
+                            w.WriteNumber("afterSeq", cursor);
+                            w.WriteNumber("maxBytes", 4 * 1024 * 1024);
+                            w.WriteNumber("waitMs", 0);
+                            w.WriteEndObject();
+                        }, Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                        var r = response.Result;
+                        exited = r.TryGetProperty("exited", out var ex) && ex.ValueKind == JsonValueKind.True;
+                        closed = r.TryGetProperty("closed", out var cl) && cl.ValueKind == JsonValueKind.True;
+                        if (r.TryGetProperty("exitCode", out var code) && code.ValueKind == JsonValueKind.Number) exitCode = code.GetInt32();
+                        int count = 0;
+                        foreach (var c in r.GetProperty("chunks").EnumerateArray())
+                        {
+                            long seq = c.GetProperty("seq").GetInt64();
+                            if (first)
+                            {
+                                // Seqs are shared with the exited event, so one missing number is expected once.
+                                long missing = seq - cursor - 1;
+                                long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
+                                if (missing > allowed)
+                                    gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                                        $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: chunks {cursor + 1}..{seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
+                                first = false;
+                            }
+                            chunks.Add(new OutputChunk(seq, ParseStream(c), c.GetProperty("chunk").GetBytesFromBase64()));
+                            cursor = seq;
+                            count++;
+                        }
+                        if (count == 0) break;
+                    }
+                }
+                catch (RemoteErrorException ex)
+                {
+                    gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                        $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
+                    handle.EndCatchUp(chunks, exited, exitCode, true, null);
+                    handle.OnFailure(gap);
+                    continue;
+                }
+                handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
+                _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);
+            }
+        }
+
+        /// <summary>Forgets a finished process so its buffer can be collected.</summary>
+        public void Forget(RemoteProcessHandle handle) => _processes.TryRemove(handle.ProcessId, out _);
+    }
+}

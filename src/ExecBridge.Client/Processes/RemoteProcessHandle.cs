@@ -1,0 +1,209 @@
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace ExecBridge.Client.Processes
+{
+    public enum OutputStreamKind { Stdout, Stderr, Pty }
+
+    /// <summary>One decoded output chunk, in seq order.</summary>
+    public sealed class OutputChunk
+    {
+        public OutputChunk(long seq, OutputStreamKind stream, byte[] data)
+        {
+            Seq = seq;
+            Stream = stream;
+            Data = data;
+        }
+
+        public long Seq { get; }
+        public OutputStreamKind Stream { get; }
+        public byte[] Data { get; }
+    }
+
+    /// <summary>
+    /// The client's view of one remote process: output chunks kept in seq order, de-duplicated, until a
+    /// consumer takes them (like a job's output), plus exit state. Fed by the reader loop, drained by callers.
+    /// </summary>
+    public sealed class RemoteProcessHandle
+    {
+        private readonly object _gate = new object();
+        private readonly Queue<OutputChunk> _unread = new Queue<OutputChunk>();
+        private SortedDictionary<long, OutputChunk>? _heldDuringCatchUp;
+        private TaskCompletionSource<bool> _changed = NewSignal();
+        private long _highestSeq;
+        private long _bytesReceived;
+
+        internal RemoteProcessHandle(ExecutorClient owner, string processId)
+        {
+            Owner = owner;
+            ProcessId = processId;
+        }
+
+        public ExecutorClient Owner { get; }
+
+        /// <summary>The object the cmdlet layer made for this process.</summary>
+        public object? Tag { get; set; }
+        public string ProcessId { get; }
+        public bool Exited { get; private set; }
+        public int? ExitCode { get; private set; }
+        public bool Closed { get; private set; }
+        public long? ExitedSeq { get; private set; }
+        public long HighestSeq { get { lock (_gate) return _highestSeq; } }
+        public long BytesReceived { get { lock (_gate) return _bytesReceived; } }
+
+        /// <summary>Set when output could not be recovered or the process's session was lost; reported, never hidden.</summary>
+        public ExecBridgeException? Failure { get; private set; }
+
+        /// <summary>True once nothing more can arrive: closed, or failed.</summary>
+        public bool IsFinished { get { lock (_gate) return Closed || Failure != null; } }
+
+        public bool HasUnread { get { lock (_gate) return _unread.Count > 0; } }
+
+        private static TaskCompletionSource<bool> NewSignal() =>
+            new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Takes every chunk that arrived since the last call.</summary>
+        public List<OutputChunk> TakeUnread()
+        {
+            lock (_gate)
+            {
+                var list = new List<OutputChunk>(_unread);
+                _unread.Clear();
+                return list;
+            }
+        }
+
+        /// <summary>Completes when anything changes (output, exit, close, failure, connection loss).</summary>
+        public Task WaitForChangeAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            Task signal;
+            lock (_gate)
+            {
+                if (_unread.Count > 0 || _gaps.Count > 0 || Closed || Failure != null) return Task.CompletedTask;
+                signal = _changed.Task;
+            }
+            return WaitAsync(signal, timeout, cancellationToken);
+        }
+
+        private static async Task WaitAsync(Task signal, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var tcs = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (cancellationToken.Register(() => tcs.TrySetCanceled()))
+            {
+                var delay = Task.Delay(timeout);
+                await Task.WhenAny(signal, tcs.Task, delay).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+
+        internal void OnOutput(long seq, OutputStreamKind stream, byte[] data)
+        {
+            lock (_gate)
+            {
+                if (_heldDuringCatchUp != null)
+                {
+                    if (seq > _highestSeq && !_heldDuringCatchUp.ContainsKey(seq))
+                        _heldDuringCatchUp[seq] = new OutputChunk(seq, stream, data);
+                    return;
+                }
+                AppendLocked(new OutputChunk(seq, stream, data));
+            }
+            Signal();
+        }
+
+        private void AppendLocked(OutputChunk chunk)
+        {
+            if (chunk.Seq <= _highestSeq) return; // a duplicate from a catch-up read
+            _highestSeq = chunk.Seq;
+            _bytesReceived += chunk.Data.Length;
+            _unread.Enqueue(chunk);
+        }
+
+        internal void OnExited(long seq, int exitCode)
+        {
+            lock (_gate)
+            {
+                Exited = true;
+                ExitCode = exitCode;
+                ExitedSeq = seq;
+                if (seq > _highestSeq && _heldDuringCatchUp == null) _highestSeq = seq;
+            }
+            Signal();
+        }
+
+        internal void OnClosed(long seq)
+        {
+            lock (_gate)
+            {
+                if (_heldDuringCatchUp != null) { _closedSeqHeld = seq; return; }
+                Closed = true;
+                if (seq > _highestSeq) _highestSeq = seq;
+            }
+            Signal();
+        }
+
+        private long? _closedSeqHeld;
+        private readonly Queue<ExecBridgeException> _gaps = new Queue<ExecBridgeException>();
+
+        /// <summary>Output gaps found since the last call (output the server no longer had after a reconnect).</summary>
+        public List<ExecBridgeException> TakeGaps()
+        {
+            lock (_gate)
+            {
+                var list = new List<ExecBridgeException>(_gaps);
+                _gaps.Clear();
+                return list;
+            }
+        }
+
+        internal void OnFailure(ExecBridgeException failure)
+        {
+            lock (_gate)
+            {
+                if (Closed || Failure != null) return;
+                Failure = failure;
+            }
+            Signal();
+        }
+
+        /// <summary>Wakes waiters without a state change, e.g. so they notice a lost connection.</summary>
+        internal void Signal()
+        {
+            TaskCompletionSource<bool> old;
+            lock (_gate)
+            {
+                old = _changed;
+                _changed = NewSignal();
+            }
+            old.TrySetResult(true);
+        }
+
+        /// <summary>Starts a catch-up after a resume: pushed notifications are held until the read is merged.</summary>
+        internal long BeginCatchUp()
+        {
+            lock (_gate)
+            {
+                _heldDuringCatchUp = new SortedDictionary<long, OutputChunk>();
+                return _highestSeq;
+            }
+        }
+
+        /// <summary>Merges chunks read with process/read (in order) with the notifications held meanwhile.</summary>
+        internal void EndCatchUp(IList<OutputChunk> readChunks, bool exited, int? exitCode, bool closed, ExecBridgeException? gap)
+        {
+            lock (_gate)
+            {
+                var held = _heldDuringCatchUp ?? new SortedDictionary<long, OutputChunk>();
+                _heldDuringCatchUp = null;
+                foreach (var c in readChunks) held[c.Seq] = c;
+                foreach (var c in held.Values) AppendLocked(c);
+                if (exited && !Exited) { Exited = true; ExitCode = exitCode; }
+                if (closed || _closedSeqHeld.HasValue) Closed = true;
+                if (gap != null) _gaps.Enqueue(gap);
+            }
+            Signal();
+        }
+    }
+}

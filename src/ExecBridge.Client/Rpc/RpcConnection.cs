@@ -1,0 +1,342 @@
+using System;
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using System.Threading;
+using System.Threading.Tasks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ExecBridge.Client.Rpc
+{
+    /// <summary>
+    /// JSON-RPC 2.0 over one WebSocket: one reader loop routes responses to callers by id and hands
+    /// notifications to a handler. Safe for any number of concurrent callers.
+    /// </summary>
+    public sealed class RpcConnection : IDisposable
+    {
+        /// <summary>Outgoing frames are cut at 1 MiB; the server drops frames over 16 MiB (notes §9).</summary>
+        public const int FrameSize = 1 << 20;
+
+        /// <summary>The server drops whole messages over 64 MiB without answering, so we refuse to send them.</summary>
+        public const int MaxMessageBytes = 64 * 1024 * 1024;
+
+        private static readonly Regex StatusCodePattern = new Regex(@"status code '(\d{3})'", RegexOptions.Compiled);
+
+        private readonly ClientWebSocket _socket;
+        private readonly ConcurrentDictionary<long, TaskCompletionSource<RpcMessage>> _pending =
+            new ConcurrentDictionary<long, TaskCompletionSource<RpcMessage>>();
+        private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
+        private readonly CancellationTokenSource _lifetime = new CancellationTokenSource();
+        private readonly ILogger _logger;
+        private readonly Uri _uri;
+        private long _nextId;
+        private Task? _reader;
+        private int _closed;
+        private Exception? _closeReason;
+
+        private RpcConnection(ClientWebSocket socket, Uri uri, ILogger logger)
+        {
+            _socket = socket;
+            _uri = uri;
+            _logger = logger;
+        }
+
+        /// <summary>Called on the reader thread for every server notification; must not block.</summary>
+        public Action<string, JsonElement>? NotificationHandler { get; set; }
+
+        /// <summary>Raised once when the connection ends for any reason.</summary>
+        public event Action<Exception>? Closed;
+
+        public bool IsOpen => Volatile.Read(ref _closed) == 0 && _socket.State == WebSocketState.Open;
+
+        public Exception? CloseReason => _closeReason;
+
+        public static async Task<RpcConnection> ConnectAsync(Uri uri, string? bearerToken, TimeSpan timeout,
+            CancellationToken cancellationToken, ILogger? logger = null)
+        {
+            logger ??= NullLogger.Instance;
+            var socket = new ClientWebSocket();
+            // No permessage-deflate is ever offered: ClientWebSocket offers it only when
+            // DangerousDeflateOptions is set, which we never do (legacy servers fail the handshake).
+            if (!string.IsNullOrEmpty(bearerToken))
+                socket.Options.SetRequestHeader("Authorization", "Bearer " + bearerToken);
+            socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(20);
+            using var connectCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            connectCts.CancelAfter(timeout);
+            try
+            {
+                await socket.ConnectAsync(uri, connectCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                socket.Dispose();
+                cancellationToken.ThrowIfCancellationRequested();
+                throw TranslateConnectFailure(uri, ex, connectCts.IsCancellationRequested, timeout);
+            }
+
+            var connection = new RpcConnection(socket, uri, logger);
+            connection._reader = Task.Run(connection.ReadLoopAsync);
+            logger.LogDebug("Connected to {Uri}", AuthenticationFailedException.SafeUri(uri));
+            return connection;
+        }
+
+        private static Exception TranslateConnectFailure(Uri uri, Exception ex, bool timedOut, TimeSpan timeout)
+        {
+            var safe = AuthenticationFailedException.SafeUri(uri);
+            for (Exception? e = ex; e != null; e = e.InnerException)
+            {
+                var m = StatusCodePattern.Match(e.Message);
+                if (m.Success)
+                {
+                    int status = int.Parse(m.Groups[1].Value);
+                    if (status == 401 || status == 403) return new AuthenticationFailedException(uri, status);
+                    return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused,
+                        $"The executor at {safe} refused the WebSocket upgrade (HTTP {status}).");
+                }
+                if (e is SocketException se)
+                    return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused,
+                        $"Could not connect to {safe}: {se.Message}");
+            }
+            if (timedOut)
+                return new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                    $"Connecting to {safe} did not complete within {timeout.TotalSeconds:0.#} s.");
+            return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused, $"Could not connect to {safe}: {ex.Message}");
+        }
+
+        /// <summary>Sends a request and waits for its response. Ends on response, timeout, cancellation or loss.</summary>
+        public async Task<RpcMessage> CallAsync(string method, Action<Utf8JsonWriter>? writeParams, TimeSpan timeout,
+            CancellationToken cancellationToken)
+        {
+            ThrowIfClosed(method);
+            long id = Interlocked.Increment(ref _nextId);
+            var tcs = new TaskCompletionSource<RpcMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending[id] = tcs;
+            try
+            {
+                using (var body = new PooledBufferWriter())
+                {
+                    using (var w = new Utf8JsonWriter(body))
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("jsonrpc", "2.0");
+                        w.WriteNumber("id", id);
+                        w.WriteString("method", method);
+                        w.WritePropertyName("params");
+                        if (writeParams == null) { w.WriteStartObject(); w.WriteEndObject(); }
+                        else writeParams(w);
+                        w.WriteEndObject();
+                    }
+                    await SendAsync(body.WrittenSegment, method, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Cancellation is purely local: $/cancelRequest would make the server drop the connection.
+                using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                if (timeout != Timeout.InfiniteTimeSpan) timeoutCts.CancelAfter(timeout);
+                var tcsTask = tcs.Task;
+                using (timeoutCts.Token.Register(() => tcs.TrySetCanceled()))
+                {
+                    try
+                    {
+                        var message = await tcsTask.ConfigureAwait(false);
+                        return CheckError(method, message);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && tcsTask.IsCanceled)
+                    {
+                        throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                            $"The executor did not answer {method} within {timeout.TotalSeconds:0.###} s.");
+                    }
+                }
+            }
+            finally
+            {
+                _pending.TryRemove(id, out _);
+            }
+        }
+
+        /// <summary>Sends a notification. Only "initialized" is safe: any other makes the server drop us.</summary>
+        public async Task NotifyAsync(string method, CancellationToken cancellationToken)
+        {
+            if (method != "initialized")
+                throw new InvalidOperationException("The exec-server drops the connection on any client notification but 'initialized'.");
+            ThrowIfClosed(method);
+            var bytes = System.Text.Encoding.UTF8.GetBytes("{\"jsonrpc\":\"2.0\",\"method\":\"initialized\",\"params\":{}}");
+            await SendAsync(new ArraySegment<byte>(bytes), method, cancellationToken).ConfigureAwait(false);
+        }
+
+        private static RpcMessage CheckError(string method, RpcMessage message)
+        {
+            if (message.Root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
+            {
+                int code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0;
+                string text = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? "" : "";
+                message.Dispose();
+                throw new RemoteErrorException(method, code, text);
+            }
+            return message;
+        }
+
+        private async Task SendAsync(ArraySegment<byte> payload, string method, CancellationToken cancellationToken)
+        {
+            if (payload.Count > MaxMessageBytes)
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
+                    $"The {method} request is {payload.Count} bytes; the executor drops messages over {MaxMessageBytes} bytes.");
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ThrowIfClosed(method);
+                int offset = 0;
+                do
+                {
+                    int n = Math.Min(FrameSize, payload.Count - offset);
+                    bool last = offset + n >= payload.Count;
+                    // A frame already begun is always finished, or the stream would be corrupt.
+                    await _socket.SendAsync(new ArraySegment<byte>(payload.Array!, payload.Offset + offset, n),
+                        WebSocketMessageType.Text, last, _lifetime.Token).ConfigureAwait(false);
+                    offset += n;
+                } while (offset < payload.Count);
+            }
+            catch (Exception ex) when (!(ex is ExecBridgeException) && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                var lost = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                    $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was lost while sending {method}.", ex);
+                Shutdown(lost);
+                throw lost;
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+
+        private void ThrowIfClosed(string method)
+        {
+            if (Volatile.Read(ref _closed) != 0)
+                throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                    $"The connection to {AuthenticationFailedException.SafeUri(_uri)} is closed; {method} was not sent.", _closeReason);
+        }
+
+        private async Task ReadLoopAsync()
+        {
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            int length = 0;
+            Exception reason = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                $"The executor at {AuthenticationFailedException.SafeUri(_uri)} closed the connection.");
+            try
+            {
+                while (true)
+                {
+                    if (buffer.Length - length < 16 * 1024)
+                    {
+                        var bigger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
+                        Buffer.BlockCopy(buffer, 0, bigger, 0, length);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+                    var result = await _socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length),
+                        _lifetime.Token).ConfigureAwait(false);
+                    if (result.MessageType == WebSocketMessageType.Close) break;
+                    length += result.Count;
+                    if (!result.EndOfMessage) continue;
+
+                    var messageBuffer = buffer;
+                    int messageLength = length;
+                    buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+                    length = 0;
+                    Dispatch(messageBuffer, messageLength);
+                }
+            }
+            catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+            {
+                reason = _closeReason ?? reason;
+            }
+            catch (Exception ex)
+            {
+                reason = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                    $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was lost: {ex.Message}", ex);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                Shutdown(reason);
+            }
+        }
+
+        private void Dispatch(byte[] rented, int length)
+        {
+            RpcMessage message;
+            try
+            {
+                var document = JsonDocument.Parse(new ReadOnlyMemory<byte>(rented, 0, length));
+                message = new RpcMessage(document, rented);
+            }
+            catch (JsonException ex)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+                _logger.LogWarning("Ignored a frame that is not JSON ({Length} bytes): {Error}", length, ex.Message);
+                return;
+            }
+
+            var root = message.Root;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                _logger.LogWarning("Ignored a JSON frame that is not an object.");
+                message.Dispose();
+                return;
+            }
+
+            if (root.TryGetProperty("method", out var methodElement) && methodElement.ValueKind == JsonValueKind.String)
+            {
+                try
+                {
+                    var p = root.TryGetProperty("params", out var pe) ? pe : default;
+                    NotificationHandler?.Invoke(methodElement.GetString()!, p);
+                }
+                catch (Exception ex)
+                {
+                    _logger.LogWarning("A notification handler failed: {Error}", ex.Message);
+                }
+                finally
+                {
+                    message.Dispose();
+                }
+                return;
+            }
+
+            if (root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.Number
+                && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var waiter))
+            {
+                if (!waiter.TrySetResult(message)) message.Dispose();
+                return;
+            }
+
+            // id -1 is the server's answer to a frame it could not parse; anything else is for a caller who gave up.
+            _logger.LogDebug("Ignored a response with no waiting caller: {Id}", idElement.ValueKind == JsonValueKind.Undefined ? "(none)" : idElement.ToString());
+            message.Dispose();
+        }
+
+        private void Shutdown(Exception reason)
+        {
+            if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+            _closeReason = reason;
+            try { _lifetime.Cancel(); } catch (ObjectDisposedException) { }
+            foreach (var pair in _pending)
+            {
+                if (_pending.TryRemove(pair.Key, out var waiter)) waiter.TrySetException(reason);
+            }
+            try { _socket.Abort(); } catch { }
+            try { Closed?.Invoke(reason); } catch (Exception ex) { _logger.LogWarning("Close handler failed: {Error}", ex.Message); }
+        }
+
+        public void Dispose()
+        {
+            Shutdown(new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was closed by the client."));
+            try { _reader?.Wait(TimeSpan.FromSeconds(2)); } catch { }
+            _socket.Dispose();
+        }
+    }
+}

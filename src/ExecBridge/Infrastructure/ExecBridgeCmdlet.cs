@@ -1,0 +1,113 @@
+using System;
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using ExecBridge.Client;
+using Microsoft.Extensions.Logging;
+
+namespace ExecBridge.Infrastructure
+{
+    /// <summary>
+    /// Owns cancellation (Ctrl+C cancels one token that every wait honours) and the log queue that background
+    /// work fills and only the pipeline thread drains.
+    /// </summary>
+    public abstract class ExecBridgeCmdlet : PSCmdlet, IDisposable
+    {
+        private readonly CancellationTokenSource _stop = new CancellationTokenSource();
+        private readonly ConcurrentQueue<LogLine> _log = new ConcurrentQueue<LogLine>();
+        private bool _attached;
+
+        protected CancellationToken StopToken => _stop.Token;
+
+        internal ILogger Logger => QueueLogger.Instance;
+
+        protected override void BeginProcessing()
+        {
+            QueueLogger.Instance.Attach(_log);
+            _attached = true;
+        }
+
+        protected override void StopProcessing() => _stop.Cancel();
+
+        protected override void EndProcessing()
+        {
+            FlushLog();
+            Detach();
+        }
+
+        /// <summary>Blocks the pipeline thread on background work, draining its log lines meanwhile.</summary>
+        protected T Await<T>(Task<T> task)
+        {
+            WaitDraining(task);
+            try
+            {
+                return task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
+            }
+        }
+
+        protected void Await(Task task)
+        {
+            WaitDraining(task);
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
+            }
+        }
+
+        private void WaitDraining(Task task)
+        {
+            while (!task.Wait(50)) FlushLog();
+            FlushLog();
+        }
+
+        /// <summary>Writes queued log lines: Information and above as Verbose, the rest as Debug.</summary>
+        protected void FlushLog()
+        {
+            while (_log.TryDequeue(out var line))
+            {
+                if (line.Level >= LogLevel.Information) WriteVerbose(line.Message);
+                else WriteDebug(line.Message);
+            }
+        }
+
+        /// <summary>Reports a failure as a non-terminating error (per-item failures let the rest continue).</summary>
+        protected void WriteFailure(Exception exception, object? target)
+        {
+            if (exception is OperationCanceledException && _stop.IsCancellationRequested) throw new PipelineStoppedException();
+            WriteError(ErrorMapping.ToErrorRecord(exception, target));
+        }
+
+        /// <summary>Reports a failure that ends the cmdlet.</summary>
+        protected void ThrowFailure(Exception exception, object? target)
+        {
+            if (exception is OperationCanceledException && _stop.IsCancellationRequested) throw new PipelineStoppedException();
+            ThrowTerminatingError(ErrorMapping.ToErrorRecord(exception, target));
+        }
+
+        protected static bool IsClientFailure(Exception ex) =>
+            ex is ExecBridgeException || ex is TimeoutException || ex is System.IO.IOException || ex is UnauthorizedAccessException
+            || (ex is AggregateException a && a.InnerException is ExecBridgeException);
+
+        private void Detach()
+        {
+            if (!_attached) return;
+            _attached = false;
+            QueueLogger.Instance.Detach(_log);
+        }
+
+        public void Dispose()
+        {
+            Detach();
+            _stop.Dispose();
+        }
+    }
+}
