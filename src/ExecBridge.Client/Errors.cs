@@ -22,6 +22,7 @@ namespace ExecBridge.Client
         LocalServerFailed,
         InvalidArgument,
         RelayFailed,
+        LocalPathNotFound,
     }
 
     /// <summary>Base of every failure the client reports. Messages never contain tokens or tickets.</summary>

@@ -32,6 +32,9 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
+        /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>
+        public string Kind { get; set; } = "Direct";
+
         public override string ToString() => $"{ExecutorId} ({AuthenticationFailedException.SafeUri(Uri)})";
     }
 
@@ -107,7 +110,8 @@ namespace ExecBridge.Client
 
         private async Task DialAsync(CancellationToken cancellationToken)
         {
-            bool redial = _rpc != null;
+            // Once a session exists every dial is a redial, even after a failed attempt left _rpc null: the session must be resumed.
+            bool redial = SessionId != null;
             _rpc?.Dispose();
             _rpc = null;
 
@@ -118,6 +122,11 @@ namespace ExecBridge.Client
             try
             {
                 string? resumeId = redial ? SessionId : null;
+                // Hold pushed output from the moment the session is resumed until process/read has filled the gap, or the
+                // first new notification would advance the seq past the output produced while detached.
+                if (resumeId != null)
+                    foreach (var h in _processes.Values)
+                        if (!h.IsFinished) h.BeginCatchUp();
                 bool resumed = false;
                 RpcMessage init;
                 try

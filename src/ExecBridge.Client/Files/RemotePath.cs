@@ -64,6 +64,34 @@ namespace ExecBridge.Client.Files
             return i < 0 ? trimmed : trimmed.Substring(i + 1);
         }
 
+        /// <summary>
+        /// Checks that a path is absolute and tidies it: repeated slashes collapsed, trailing slash removed
+        /// (but "/" stays "/"). '.' and '..' are left for the executor to resolve.
+        /// </summary>
+        public static string Normalize(string path)
+        {
+            if (string.IsNullOrEmpty(path) || path[0] != '/')
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
+                    $"Remote paths must be absolute (start with '/'): '{path}'.");
+            var sb = new StringBuilder(path.Length);
+            foreach (char c in path)
+            {
+                if (c == '/' && sb.Length > 0 && sb[sb.Length - 1] == '/') continue;
+                sb.Append(c);
+            }
+            if (sb.Length > 1 && sb[sb.Length - 1] == '/') sb.Length--;
+            return sb.ToString();
+        }
+
+        /// <summary>Whether 'path' is 'ancestor' or lies below it (plain string comparison on normalized paths).</summary>
+        public static bool IsSameOrBelow(string path, string ancestor)
+        {
+            path = Normalize(path);
+            ancestor = Normalize(ancestor);
+            if (ancestor == "/") return true;
+            return path == ancestor || path.StartsWith(ancestor + "/", StringComparison.Ordinal);
+        }
+
         /// <summary>Single-quotes a value for a POSIX shell command line.</summary>
         public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''") + "'";
     }

@@ -23,10 +23,9 @@ namespace ExecBridge.Client.Pool
         public object? RelaySettings { get; set; }
 
         /// <summary>Registers an executor; a previous client with the same id is closed first.</summary>
-        public ExecutorClient Add(ExecutorEndpoint endpoint, ILogger? logger = null)
+        public ExecutorClient Add(ExecutorClient client)
         {
-            var client = new ExecutorClient(endpoint, logger);
-            _clients.AddOrUpdate(endpoint.ExecutorId, client, (_, old) => { old.Dispose(); return client; });
+            _clients.AddOrUpdate(client.ExecutorId, client, (_, old) => { if (!ReferenceEquals(old, client)) old.Dispose(); return client; });
             return client;
         }
 

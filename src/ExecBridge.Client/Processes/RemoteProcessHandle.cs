@@ -185,7 +185,8 @@ namespace ExecBridge.Client.Processes
         {
             lock (_gate)
             {
-                _heldDuringCatchUp = new SortedDictionary<long, OutputChunk>();
+                // Idempotent: holding starts before the resuming initialize and survives a failed redial attempt.
+                _heldDuringCatchUp = _heldDuringCatchUp ?? new SortedDictionary<long, OutputChunk>();
                 return _highestSeq;
             }
         }

@@ -48,6 +48,7 @@ namespace ExecBridge.Infrastructure
                 case ExecBridgeErrorKind.LocalServerFailed: return ("LocalExecServerFailed", ErrorCategory.ResourceUnavailable);
                 case ExecBridgeErrorKind.InvalidArgument: return ("InvalidArgument", ErrorCategory.InvalidArgument);
                 case ExecBridgeErrorKind.RelayFailed: return ("RelayFailed", ErrorCategory.ConnectionError);
+                case ExecBridgeErrorKind.LocalPathNotFound: return ("LocalPathNotFound", ErrorCategory.ObjectNotFound);
                 default: return ("ExecBridgeError", ErrorCategory.NotSpecified);
             }
         }

@@ -6,10 +6,9 @@ namespace ExecBridge
     /// <summary>A connection to one executor as PowerShell sees it; its properties read the live client.</summary>
     public sealed class ExecBridgeConnection
     {
-        internal ExecBridgeConnection(ExecutorClient client, string kind)
+        internal ExecBridgeConnection(ExecutorClient client)
         {
             Client = client;
-            Kind = kind;
         }
 
         internal ExecutorClient Client { get; }
@@ -20,7 +19,7 @@ namespace ExecBridge
         public string Uri => Client.Endpoint.Uri.GetLeftPart(UriPartial.Path);
 
         /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>
-        public string Kind { get; }
+        public string Kind => Client.Endpoint.Kind;
         public string? SessionId => Client.SessionId;
         public ExecutorState State => Client.State;
         public string Dialect => Client.Dialect;

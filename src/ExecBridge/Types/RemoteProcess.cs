@@ -26,6 +26,7 @@ namespace ExecBridge
         internal RemoteProcessHandle Handle { get; }
         internal ExecutorClient Client => Handle.Owner;
         internal object SyncRoot { get; } = new object();
+        internal bool FailureReported { get; set; }
 
         public string ExecutorId => Handle.Owner.ExecutorId;
         public string ProcessId => Handle.ProcessId;

@@ -17,10 +17,14 @@ namespace ExecBridge.Tests.Infrastructure
         public static string ModuleManifest =>
             Environment.GetEnvironmentVariable("EXECBRIDGE_MODULE") is { Length: > 0 } m ? m : Path.Combine(RepoRoot, "out", "ExecBridge", "ExecBridge.psd1");
 
+        private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string file = "") => Path.GetDirectoryName(file) ?? "";
+
         private static string FindRepoRoot()
         {
             var dir = new DirectoryInfo(AppContext.BaseDirectory);
             while (dir != null && !File.Exists(Path.Combine(dir.FullName, "ExecBridge.sln"))) dir = dir.Parent;
+            // Builds with --artifacts-path outside the tree: fall back to where this source file lives.
+            if (dir == null) { dir = new DirectoryInfo(SourceDirectory()); while (dir != null && !File.Exists(Path.Combine(dir.FullName, "ExecBridge.sln"))) dir = dir.Parent; }
             return dir?.FullName ?? throw new InvalidOperationException("ExecBridge.sln not found above the test folder.");
         }
 

@@ -1,0 +1,169 @@
+using System;
+using System.Buffers;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace ExecBridge.Client.Copy
+{
+    /// <summary>The local file system (paths are full local paths, resolved by the caller).</summary>
+    public sealed class LocalStore : IItemStore
+    {
+        public static readonly LocalStore Instance = new LocalStore();
+
+        public string Name => "local";
+        public bool IsLocal => true;
+
+        public Task<StoreItem?> GetItemAsync(string path, CancellationToken ct)
+        {
+            if (Directory.Exists(path)) return Task.FromResult<StoreItem?>(new StoreItem(path, GetName(path), true, null));
+            var fi = new FileInfo(path);
+            return Task.FromResult<StoreItem?>(fi.Exists ? new StoreItem(path, fi.Name, false, fi.Length) : null);
+        }
+
+        public Task<IReadOnlyList<StoreItem>> ListAsync(string directory, CancellationToken ct)
+        {
+            var di = new DirectoryInfo(directory);
+            IReadOnlyList<StoreItem> list = di.EnumerateFileSystemInfos()
+                .Select(i => i is DirectoryInfo d ? new StoreItem(d.FullName, d.Name, true, null) : new StoreItem(i.FullName, i.Name, false, ((FileInfo)i).Length))
+                .OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+            return Task.FromResult(list);
+        }
+
+        public Task CreateDirectoryAsync(string path, CancellationToken ct)
+        {
+            Directory.CreateDirectory(path);
+            return Task.CompletedTask;
+        }
+
+        public IFileSource OpenSource(string path, long offset = 0, long? length = null) => new LocalFileSource(path, offset, length);
+
+        public IFileSink CreateSink(string path, bool overwrite) => new LocalFileSink(path, overwrite);
+
+        public string Combine(string directory, string name) => Path.Combine(directory, name);
+        public string GetName(string path) => Path.GetFileName(path.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar));
+        public string GetParent(string path) => Path.GetDirectoryName(path.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)) ?? path;
+    }
+
+    public sealed class LocalFileSource : IFileSource
+    {
+        private const int ChunkSize = 1024 * 1024;
+        private readonly long _offset;
+        private readonly long? _length;
+        private long _count;
+
+        public LocalFileSource(string path, long offset, long? length)
+        {
+            Location = path;
+            _offset = offset;
+            _length = length;
+        }
+
+        public string Location { get; }
+
+        public Task<long> OpenAsync(CancellationToken ct)
+        {
+            if (Directory.Exists(Location))
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, $"Local path '{Location}' is a folder; use -Recurse to copy folders.");
+            var fi = new FileInfo(Location);
+            if (!fi.Exists) throw new ExecBridgeException(ExecBridgeErrorKind.LocalPathNotFound, $"Local file '{Location}' does not exist.");
+            long available = Math.Max(0, fi.Length - _offset);
+            _count = _length == null ? available : Math.Min(available, _length.Value);
+            return Task.FromResult(_count);
+        }
+
+        public async Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+            try
+            {
+                using var fs = new FileStream(Location, FileMode.Open, FileAccess.Read, FileShare.Read, 1, useAsync: true);
+                fs.Position = _offset;
+                long left = _count, total = 0;
+                while (left > 0)
+                {
+                    int n = await fs.ReadAsync(buffer, 0, (int)Math.Min(ChunkSize, left), ct).ConfigureAwait(false);
+                    if (n == 0) break;
+                    await sink(new ReadOnlyMemory<byte>(buffer, 0, n), ct).ConfigureAwait(false);
+                    left -= n;
+                    total += n;
+                }
+                return total;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
+    }
+
+    /// <summary>Writes to '&lt;path&gt;.partial-&lt;random&gt;' and renames it into place on commit.</summary>
+    public sealed class LocalFileSink : IFileSink
+    {
+        private readonly bool _overwrite;
+        private FileStream? _stream;
+
+        public LocalFileSink(string path, bool overwrite)
+        {
+            Location = path;
+            _overwrite = overwrite;
+            PartialPath = path + ".partial-" + Guid.NewGuid().ToString("N").Substring(0, 10);
+        }
+
+        public string Location { get; }
+        public string PartialPath { get; }
+
+        public Task OpenAsync(long length, CancellationToken ct)
+        {
+            var parent = Path.GetDirectoryName(Location);
+            if (string.IsNullOrEmpty(parent) || !Directory.Exists(parent))
+                throw new ExecBridgeException(ExecBridgeErrorKind.LocalPathNotFound, $"Local folder '{parent}' does not exist.");
+            if (Directory.Exists(Location))
+                throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local path '{Location}' is a folder.");
+            if (File.Exists(Location) && !_overwrite)
+                throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local file '{Location}' already exists; use -Force to overwrite it.");
+            _stream = new FileStream(PartialPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true);
+            return Task.CompletedTask;
+        }
+
+        public Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            if (MemoryMarshal.TryGetArray(data, out var seg))
+                return _stream!.WriteAsync(seg.Array!, seg.Offset, seg.Count, ct);
+            var copy = data.ToArray();
+            return _stream!.WriteAsync(copy, 0, copy.Length, ct);
+        }
+
+        public async Task CommitAsync(string sha256, CancellationToken ct)
+        {
+            // The engine hashed exactly the bytes handed to this stream; the local disk is trusted to keep them.
+            await _stream!.FlushAsync(ct).ConfigureAwait(false);
+            _stream.Flush(true);
+            _stream.Dispose();
+            _stream = null;
+            if (File.Exists(Location))
+            {
+                if (!_overwrite)
+                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local file '{Location}' appeared during the copy; use -Force to overwrite it.");
+                File.Replace(PartialPath, Location, null);
+            }
+            else
+            {
+                File.Move(PartialPath, Location);
+            }
+        }
+
+        public Task AbortAsync()
+        {
+            try { _stream?.Dispose(); } catch { }
+            _stream = null;
+            try { if (File.Exists(PartialPath)) File.Delete(PartialPath); } catch { }
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,463 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Text;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using ExecBridge.Client.Files;
+using ExecBridge.Client.Processes;
+
+namespace ExecBridge.Client
+{
+    /// <summary>
+    /// File operations. Every fs/* call passes its flags explicitly: the server's defaults (recursive, silent
+    /// remove; merging copy; recursive mkdir) are never inherited (notes §8.1, §12.10).
+    /// </summary>
+    public sealed partial class ExecutorClient
+    {
+        /// <summary>fs/writeFile is used up to this size; above it writes are chunked (a single frame tops out near 11 MiB).</summary>
+        public const int SmallWriteLimit = 8 * 1024 * 1024;
+
+        /// <summary>fs/readBlock returns at most this much (notes §8.2).</summary>
+        public const int ReadBlockSize = 1024 * 1024;
+
+        private bool? _hasWriteBlock;
+        private long _handleCounter;
+
+        internal string NewHandleId(string kind) => $"{kind}-{_instanceTag}-{Interlocked.Increment(ref _handleCounter)}";
+
+        private string Wire(string path) => RemotePath.ToWire(path, PathStyle);
+
+        private static void WritePathParams(Utf8JsonWriter w, string name, string wire)
+        {
+            w.WriteString(name, wire);
+        }
+
+        /// <summary>Rewrites an fs/* error so it names the path and the executor; the kind (not found, denied, folder) is kept.</summary>
+        internal ExecBridgeException Translate(RemoteErrorException ex, string path)
+        {
+            switch (ex.Kind)
+            {
+                case ExecBridgeErrorKind.RemotePathNotFound:
+                    return new ExecBridgeException(ex.Kind, $"Remote path '{path}' (or its parent folder) does not exist on executor '{ExecutorId}'.", ex);
+                case ExecBridgeErrorKind.RemotePermissionDenied:
+                    return new ExecBridgeException(ex.Kind, $"Permission denied for remote path '{path}' on executor '{ExecutorId}'.", ex);
+                case ExecBridgeErrorKind.RemotePathIsDirectory:
+                    return new ExecBridgeException(ex.Kind, $"Remote path '{path}' on executor '{ExecutorId}' is a folder, not a file.", ex);
+                default:
+                    return new ExecBridgeException(ex.Kind, $"{ex.Message} (path '{path}', executor '{ExecutorId}')", ex);
+            }
+        }
+
+        private async Task<RpcMessageLease> FsCallAsync(string method, string path, Action<Utf8JsonWriter> writeParams, CancellationToken ct)
+        {
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            try
+            {
+                return new RpcMessageLease(await CallAsync(method, writeParams, ct).ConfigureAwait(false));
+            }
+            catch (RemoteErrorException ex) when (!ex.IsMethodNotFound)
+            {
+                throw Translate(ex, path);
+            }
+        }
+
+        // ---------------------------------------------------------------- metadata and listing
+
+        /// <summary>fs/getMetadata; on dialects without 'size' the length of a file is read with stat.</summary>
+        public async Task<RemoteFileInfo> GetMetadataAsync(string path, CancellationToken ct, bool needLength = true)
+        {
+            path = RemotePath.Normalize(path);
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            RemoteFileInfo info;
+            using (var r = await FsCallAsync("fs/getMetadata", path, w => { w.WriteStartObject(); w.WriteString("path", wire); w.WriteEndObject(); }, ct)
+                       .ConfigureAwait(false))
+            {
+                info = ParseMetadata(path, r.Message.Result);
+            }
+            if (needLength && info.IsFile && info.Length == null)
+            {
+                var lengths = await StatLengthsAsync(new[] { path }, ct).ConfigureAwait(false);
+                info.Length = lengths[0];
+            }
+            return info;
+        }
+
+        /// <summary>Like GetMetadataAsync but null when the path does not exist.</summary>
+        public async Task<RemoteFileInfo?> TryGetMetadataAsync(string path, CancellationToken ct, bool needLength = true)
+        {
+            try
+            {
+                return await GetMetadataAsync(path, ct, needLength).ConfigureAwait(false);
+            }
+            catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.RemotePathNotFound)
+            {
+                return null;
+            }
+        }
+
+        private static RemoteFileInfo ParseMetadata(string path, JsonElement r)
+        {
+            bool Flag(string name) => r.ValueKind == JsonValueKind.Object && r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+            long? size = r.ValueKind == JsonValueKind.Object && r.TryGetProperty("size", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt64() : (long?)null;
+            DateTimeOffset? modified = null;
+            if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("modifiedAtMs", out var m) && m.ValueKind == JsonValueKind.Number && m.GetInt64() > 0)
+                modified = DateTimeOffset.FromUnixTimeMilliseconds(m.GetInt64());
+            bool isDir = Flag("isDirectory");
+            return new RemoteFileInfo(path, isDir, Flag("isFile"), Flag("isSymlink"), isDir ? null : size, modified);
+        }
+
+        /// <summary>fs/readDirectory: names and types, unsorted.</summary>
+        public async Task<IReadOnlyList<RemoteDirectoryEntry>> ReadDirectoryAsync(string path, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            try
+            {
+                using var r = await FsCallAsync("fs/readDirectory", path, w => { w.WriteStartObject(); w.WriteString("path", wire); w.WriteEndObject(); }, ct)
+                    .ConfigureAwait(false);
+                var list = new List<RemoteDirectoryEntry>();
+                if (r.Message.Result.ValueKind == JsonValueKind.Object && r.Message.Result.TryGetProperty("entries", out var entries))
+                {
+                    foreach (var e in entries.EnumerateArray())
+                    {
+                        var name = e.TryGetProperty("fileName", out var fn) ? fn.GetString() : null;
+                        if (string.IsNullOrEmpty(name)) continue;
+                        list.Add(new RemoteDirectoryEntry(name!,
+                            e.TryGetProperty("isDirectory", out var d) && d.ValueKind == JsonValueKind.True,
+                            e.TryGetProperty("isFile", out var f) && f.ValueKind == JsonValueKind.True));
+                    }
+                }
+                return list;
+            }
+            catch (ExecBridgeException ex) when (ex.InnerException is RemoteErrorException re && re.RemoteMessage.Contains("os error 20)"))
+            {
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, $"Remote path '{path}' on executor '{ExecutorId}' is a file, not a folder.", ex);
+            }
+        }
+
+        /// <summary>
+        /// The entries of a folder with full metadata, sorted by name. The per-entry fs/getMetadata calls are
+        /// pipelined; sizes missing on the legacy dialect come from one stat command.
+        /// </summary>
+        public async Task<IReadOnlyList<RemoteFileInfo>> ListDirectoryAsync(string path, CancellationToken ct, bool needLength = true)
+        {
+            path = RemotePath.Normalize(path);
+            var entries = await ReadDirectoryAsync(path, ct).ConfigureAwait(false);
+            var result = new List<RemoteFileInfo>(entries.Count);
+            const int batch = 64;
+            for (int i = 0; i < entries.Count; i += batch)
+            {
+                var tasks = entries.Skip(i).Take(batch)
+                    .Select(e => TryGetMetadataAsync(RemotePath.Combine(path, e.Name), ct, needLength: false)).ToList();
+                foreach (var info in await Task.WhenAll(tasks).ConfigureAwait(false))
+                    if (info != null) result.Add(info);
+            }
+            if (needLength)
+            {
+                var missing = result.Where(x => x.IsFile && x.Length == null).ToList();
+                for (int i = 0; i < missing.Count; i += 200)
+                {
+                    var part = missing.Skip(i).Take(200).ToList();
+                    var lengths = await StatLengthsAsync(part.Select(x => x.Path).ToList(), ct).ConfigureAwait(false);
+                    for (int j = 0; j < part.Count; j++) part[j].Length = lengths[j];
+                }
+            }
+            result.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            return result;
+        }
+
+        /// <summary>File sizes through `stat` on the executor (the legacy fs/getMetadata has no size); null where stat failed.</summary>
+        public async Task<long?[]> StatLengthsAsync(IList<string> paths, CancellationToken ct)
+        {
+            var sb = new StringBuilder("for f in");
+            foreach (var p in paths) sb.Append(' ').Append(RemotePath.ShellQuote(p));
+            sb.Append("; do stat -L -c %s -- \"$f\" 2>/dev/null || echo -; done");
+            var r = await RunCommandAsync(sb.ToString(), ct).ConfigureAwait(false);
+            var lines = r.StdoutText.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries);
+            var result = new long?[paths.Count];
+            for (int i = 0; i < result.Length && i < lines.Length; i++)
+                if (long.TryParse(lines[i].Trim(), out var n)) result[i] = n;
+            return result;
+        }
+
+        // ---------------------------------------------------------------- small reads and writes
+
+        /// <summary>fs/readFile of a whole file in one response (use the streaming reader for large files).</summary>
+        public async Task<byte[]> ReadFileAsync(string path, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            using var r = await FsCallAsync("fs/readFile", path, w => { w.WriteStartObject(); w.WriteString("path", wire); w.WriteEndObject(); }, ct)
+                .ConfigureAwait(false);
+            var data = r.Message.Result.TryGetProperty("dataBase64", out var d) && d.ValueKind == JsonValueKind.String
+                ? d.GetBytesFromBase64() : Array.Empty<byte>();
+            return data;
+        }
+
+        /// <summary>
+        /// fs/writeFile: creates or truncates in place, never creates parents. Callers that must not leave a
+        /// half-written file use RemoteFileWriter (write aside, then rename).
+        /// </summary>
+        public async Task WriteFileAsync(string path, ReadOnlyMemory<byte> data, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            if (data.Length > SmallWriteLimit + SmallWriteLimit / 4)
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
+                    $"fs/writeFile is limited to about {SmallWriteLimit / (1024 * 1024)} MiB; use a streaming write for '{path}'.");
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            using var _ = await FsCallAsync("fs/writeFile", path, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("path", wire);
+                w.WriteBase64String("dataBase64", data.Span);
+                w.WriteEndObject();
+            }, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>fs/createDirectory with an explicit 'recursive' (the server defaults it to true).</summary>
+        public async Task CreateDirectoryAsync(string path, bool recursive, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            try
+            {
+                using var _ = await FsCallAsync("fs/createDirectory", path, w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("path", wire);
+                    w.WriteBoolean("recursive", recursive);
+                    w.WriteEndObject();
+                }, ct).ConfigureAwait(false);
+            }
+            catch (ExecBridgeException ex) when (ex.InnerException is RemoteErrorException re && re.RemoteMessage.Contains("os error 17)"))
+            {
+                throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Remote path '{path}' already exists on executor '{ExecutorId}'.", ex);
+            }
+        }
+
+        /// <summary>
+        /// fs/remove with both flags explicit. recursive:false refuses a non-empty folder; force:false reports a
+        /// missing path (the server's defaults are true and true: silent recursive delete).
+        /// </summary>
+        public async Task RemoveAsync(string path, bool recursive, bool force, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            if (path == "/") throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "Refusing to remove the root folder '/'.");
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var wire = Wire(path);
+            try
+            {
+                using var _ = await FsCallAsync("fs/remove", path, w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("path", wire);
+                    w.WriteBoolean("recursive", recursive);
+                    w.WriteBoolean("force", force);
+                    w.WriteEndObject();
+                }, ct).ConfigureAwait(false);
+            }
+            catch (ExecBridgeException ex) when (ex.InnerException is RemoteErrorException re && re.RemoteMessage.Contains("os error 39)"))
+            {
+                throw new RemoteDirectoryNotEmptyException(path, ExecutorId, ex);
+            }
+        }
+
+        /// <summary>fs/copy with an explicit 'recursive'. Beware: it overwrites files and merges folders; callers check first.</summary>
+        public async Task CopyRawAsync(string sourcePath, string destinationPath, bool recursive, CancellationToken ct)
+        {
+            sourcePath = RemotePath.Normalize(sourcePath);
+            destinationPath = RemotePath.Normalize(destinationPath);
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            var src = Wire(sourcePath);
+            var dst = Wire(destinationPath);
+            using var _ = await FsCallAsync("fs/copy", sourcePath, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("sourcePath", src);
+                w.WriteString("destinationPath", dst);
+                w.WriteBoolean("recursive", recursive);
+                w.WriteEndObject();
+            }, ct).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Renames on the executor with `mv -f` (there is no fs/rename, notes §8). The destination must not be a
+        /// folder: callers check, because mv would move into it.
+        /// </summary>
+        public async Task MoveAsync(string sourcePath, string destinationPath, CancellationToken ct)
+        {
+            sourcePath = RemotePath.Normalize(sourcePath);
+            destinationPath = RemotePath.Normalize(destinationPath);
+            var r = await RunCommandAsync($"mv -f -- {RemotePath.ShellQuote(sourcePath)} {RemotePath.ShellQuote(destinationPath)}", ct)
+                .ConfigureAwait(false);
+            if (r.ExitCode != 0)
+                throw new ExecBridgeException(ClassifyShellError(r.Stderr),
+                    $"Could not rename '{sourcePath}' to '{destinationPath}' on executor '{ExecutorId}': {r.Stderr.Trim()}");
+        }
+
+        /// <summary>SHA-256 (lower-case hex) of a file, or of a slice of it, computed on the executor with sha256sum.</summary>
+        public async Task<string> Sha256Async(string path, CancellationToken ct, long offset = 0, long? length = null)
+        {
+            path = RemotePath.Normalize(path);
+            string q = RemotePath.ShellQuote(path);
+            string command = offset == 0 && length == null
+                ? $"sha256sum -- {q}"
+                : $"tail -c +{offset + 1} -- {q} | " + (length == null ? "" : $"head -c {length} | ") + "sha256sum";
+            var r = await RunCommandAsync(command, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            var text = r.StdoutText.Trim();
+            if (r.ExitCode != 0 || text.Length < 64)
+            {
+                if (r.Stderr.Contains("not found") && r.Stderr.Contains("sha256sum"))
+                    throw new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{ExecutorId}' has no sha256sum; the copy cannot be verified.");
+                throw new ExecBridgeException(ClassifyShellError(r.Stderr), $"Could not hash '{path}' on executor '{ExecutorId}': {r.Stderr.Trim()}");
+            }
+            return text.Substring(0, 64).ToLowerInvariant();
+        }
+
+        private static ExecBridgeErrorKind ClassifyShellError(string stderr)
+        {
+            if (stderr.Contains("No such file")) return ExecBridgeErrorKind.RemotePathNotFound;
+            if (stderr.Contains("Permission denied")) return ExecBridgeErrorKind.RemotePermissionDenied;
+            if (stderr.Contains("Is a directory")) return ExecBridgeErrorKind.RemotePathIsDirectory;
+            return ExecBridgeErrorKind.ServerError;
+        }
+
+        /// <summary>Whether fs/writeBlock exists (0.169+). Probed with an unknown handle, never with fs/open mode:"replace" (which truncates at once).</summary>
+        public async Task<bool> HasWriteBlockAsync(CancellationToken ct)
+        {
+            if (_hasWriteBlock.HasValue) return _hasWriteBlock.Value;
+            if (IsKnownUnsupported("fs/writeBlock")) return false;
+            try
+            {
+                using var _ = await CallAsync("fs/writeBlock", w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("handleId", NewHandleId("probe"));
+                    w.WriteNumber("offset", 0);
+                    w.WriteString("chunk", "AA==");
+                    w.WriteEndObject();
+                }, ct).ConfigureAwait(false);
+                _hasWriteBlock = true;
+            }
+            catch (RemoteErrorException ex)
+            {
+                _hasWriteBlock = !ex.IsMethodNotFound;
+            }
+            return _hasWriteBlock.Value;
+        }
+
+        // ---------------------------------------------------------------- helper processes
+
+        /// <summary>Runs a short shell command on the executor and collects its output (stdout up to 16 MiB).</summary>
+        public async Task<RemoteCommandResult> RunCommandAsync(string command, CancellationToken ct, TimeSpan? idleTimeout = null)
+        {
+            var stdout = new MemoryStream();
+            var stderr = new MemoryStream();
+            int code = await RunProcessAsync(new ProcessStartSpec { Argv = new[] { "/bin/sh", "-c", command }, WorkingDirectory = "/" },
+                (chunk, _) =>
+                {
+                    if (stdout.Length + chunk.Length > 16 * 1024 * 1024)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, "A helper command printed more than 16 MiB.");
+                    Write(stdout, chunk);
+                    return Task.CompletedTask;
+                }, stderr, null, idleTimeout ?? RequestTimeout, ct).ConfigureAwait(false);
+            return new RemoteCommandResult(code, stdout.ToArray(), Encoding.UTF8.GetString(stderr.ToArray()));
+        }
+
+        private static void Write(Stream s, ReadOnlyMemory<byte> data)
+        {
+            var arr = data.ToArray();
+            s.Write(arr, 0, arr.Length);
+        }
+
+        /// <summary>
+        /// Runs a process, handing stdout to 'onStdout' in order as the notifications arrive (they carry all output,
+        /// notes §12.3) and keeping up to 64 KiB of stderr. 'afterStart' runs once the process exists (e.g. to feed
+        /// stdin). Fails when nothing happens for 'idleTimeout'. Terminates the process when abandoned.
+        /// </summary>
+        internal async Task<int> RunProcessAsync(ProcessStartSpec spec, Func<ReadOnlyMemory<byte>, CancellationToken, Task>? onStdout,
+            MemoryStream? stderr, Func<RemoteProcessHandle, Task>? afterStart, TimeSpan idleTimeout, CancellationToken ct)
+        {
+            var handle = await StartProcessAsync(spec, ct).ConfigureAwait(false);
+            bool done = false;
+            try
+            {
+                Task? feeder = afterStart?.Invoke(handle);
+                var lastActivity = DateTime.UtcNow;
+                while (true)
+                {
+                    var chunks = handle.TakeUnread();
+                    foreach (var c in chunks)
+                    {
+                        if (c.Stream == OutputStreamKind.Stderr)
+                        {
+                            if (stderr != null && stderr.Length < 64 * 1024) stderr.Write(c.Data, 0, Math.Min(c.Data.Length, 64 * 1024));
+                        }
+                        else if (onStdout != null)
+                        {
+                            await onStdout(c.Data, ct).ConfigureAwait(false);
+                        }
+                    }
+                    if (chunks.Count > 0) lastActivity = DateTime.UtcNow;
+                    if (feeder != null && feeder.IsCompleted)
+                    {
+                        await feeder.ConfigureAwait(false); // surfaces a failed stdin feed
+                        feeder = null;
+                        lastActivity = DateTime.UtcNow;
+                    }
+                    if (handle.Failure != null) throw handle.Failure;
+                    if (handle.Closed && !handle.HasUnread) break;
+                    if (feeder == null && DateTime.UtcNow - lastActivity > idleTimeout)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                            $"A helper process on executor '{ExecutorId}' made no progress for {idleTimeout.TotalSeconds:0} s.");
+                    await WaitForOutputAsync(handle, TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);
+                }
+                if (feeder != null) await feeder.ConfigureAwait(false);
+                done = true;
+                return handle.ExitCode ?? -1;
+            }
+            finally
+            {
+                if (!done && !handle.IsFinished && State == ExecutorState.Connected)
+                {
+                    try
+                    {
+                        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                        await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
+                    }
+                    catch { }
+                }
+                Forget(handle);
+            }
+        }
+    }
+
+    /// <summary>fs/remove with recursive:false on a folder that has entries.</summary>
+    public sealed class RemoteDirectoryNotEmptyException : ExecBridgeException
+    {
+        public RemoteDirectoryNotEmptyException(string path, string executorId, Exception? inner = null)
+            : base(ExecBridgeErrorKind.InvalidArgument,
+                   $"Remote folder '{path}' on executor '{executorId}' is not empty; use -Recurse to remove it with everything in it.", inner)
+        {
+            Path = path;
+        }
+
+        public string Path { get; }
+    }
+
+    /// <summary>Disposes the response it wraps (lets FsCallAsync translate errors while callers keep using 'using').</summary>
+    internal readonly struct RpcMessageLease : IDisposable
+    {
+        public RpcMessageLease(Rpc.RpcMessage message) { Message = message; }
+        public Rpc.RpcMessage Message { get; }
+        public void Dispose() => Message.Dispose();
+    }
+}

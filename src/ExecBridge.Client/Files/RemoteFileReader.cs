@@ -1,0 +1,192 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Text.Json;
+using System.Threading;
+using System.Threading.Tasks;
+using ExecBridge.Client.Files;
+using ExecBridge.Client.Processes;
+using ExecBridge.Client.Rpc;
+
+namespace ExecBridge.Client
+{
+    /// <summary>
+    /// Streaming reads with bounded memory. Current dialect: fs/open + pipelined fs/readBlock (1 MiB each,
+    /// several in flight, end = a short read, notes §8.2) + fs/close. Legacy (no fs/open): fs/readFile for
+    /// small files, otherwise `tail | head` processes of 8 MiB each whose stdout arrives as notifications.
+    /// </summary>
+    public sealed partial class ExecutorClient
+    {
+        /// <summary>How many fs/readBlock requests are kept in flight.</summary>
+        public const int ReadBlocksInFlight = 4;
+
+        private const int LegacySegmentSize = 8 * 1024 * 1024;
+
+        /// <summary>
+        /// Reads [offset, offset+length) (to the end when length is null) and hands the bytes to 'sink' in order.
+        /// The sink's memory is only valid during the call. Returns the number of bytes delivered.
+        /// </summary>
+        public async Task<long> ReadStreamAsync(string path, long offset, long? length,
+            Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+        {
+            path = RemotePath.Normalize(path);
+            if (offset < 0) throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "Offset must not be negative.");
+            if (length < 0) throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "Length must not be negative.");
+            if (length == 0) return 0;
+            await EnsureConnectedAsync(ct).ConfigureAwait(false);
+            if (!IsKnownUnsupported("fs/open"))
+            {
+                var handleId = NewHandleId("r");
+                var wire = Wire(path);
+                bool opened = false;
+                try
+                {
+                    using (await CallAsync("fs/open", w =>
+                           {
+                               w.WriteStartObject();
+                               w.WriteString("handleId", handleId);
+                               w.WriteString("path", wire);
+                               w.WriteEndObject();
+                           }, ct).ConfigureAwait(false))
+                    {
+                        opened = true;
+                    }
+                }
+                catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+                {
+                    // Legacy dialect: CallAsync marked fs/open unsupported; fall through.
+                }
+                catch (RemoteErrorException ex)
+                {
+                    throw Translate(ex, path);
+                }
+                if (opened) return await ReadBlocksAsync(path, handleId, offset, length, sink, ct).ConfigureAwait(false);
+            }
+            return await ReadLegacyAsync(path, offset, length, sink, ct).ConfigureAwait(false);
+        }
+
+        private async Task<long> ReadBlocksAsync(string path, string handleId, long offset, long? length,
+            Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+        {
+            var inFlight = new Queue<(Task<RpcMessage> Task, int Length)>();
+            long nextOffset = offset;
+            long toRequest = length ?? long.MaxValue;
+            long delivered = 0;
+            try
+            {
+                while (true)
+                {
+                    while (inFlight.Count < ReadBlocksInFlight && toRequest > 0)
+                    {
+                        int len = (int)Math.Min(ReadBlockSize, toRequest);
+                        long at = nextOffset;
+                        inFlight.Enqueue((CallAsync("fs/readBlock", w =>
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("handleId", handleId);
+                            w.WriteNumber("offset", at);
+                            w.WriteNumber("len", len);
+                            w.WriteEndObject();
+                        }, ct), len));
+                        nextOffset += len;
+                        toRequest -= len;
+                    }
+                    if (inFlight.Count == 0) break;
+                    var (task, requested) = inFlight.Dequeue();
+                    byte[] data;
+                    try
+                    {
+                        using var message = await task.ConfigureAwait(false);
+                        var r = message.Result;
+                        data = r.ValueKind == JsonValueKind.Object && r.TryGetProperty("chunk", out var c) && c.ValueKind == JsonValueKind.String
+                            ? c.GetBytesFromBase64() : Array.Empty<byte>();
+                    }
+                    catch (RemoteErrorException ex)
+                    {
+                        throw Translate(ex, path);
+                    }
+                    if (data.Length > requested)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                            $"fs/readBlock returned {data.Length} bytes for a {requested}-byte request.");
+                    if (data.Length > 0) await sink(data, ct).ConfigureAwait(false);
+                    delivered += data.Length;
+                    if (data.Length < requested) break; // a short read is the only end-of-file signal
+                }
+                return delivered;
+            }
+            finally
+            {
+                // Responses still in flight are drained (their buffers are pooled) before the handle is closed.
+                while (inFlight.Count > 0)
+                {
+                    var (task, _) = inFlight.Dequeue();
+                    try { (await task.ConfigureAwait(false)).Dispose(); } catch { }
+                }
+                await CloseHandleQuietlyAsync(handleId).ConfigureAwait(false);
+            }
+        }
+
+        internal async Task CloseHandleQuietlyAsync(string handleId)
+        {
+            if (State != ExecutorState.Connected) return;
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                using var _ = await CallAsync("fs/close", w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("handleId", handleId);
+                    w.WriteEndObject();
+                }, cts.Token).ConfigureAwait(false);
+            }
+            catch { }
+        }
+
+        private async Task<long> ReadLegacyAsync(string path, long offset, long? length,
+            Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+        {
+            var info = await GetMetadataAsync(path, ct).ConfigureAwait(false);
+            if (info.IsDirectory)
+                throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathIsDirectory, $"Remote path '{path}' on executor '{ExecutorId}' is a folder, not a file.");
+            long size = info.Length ?? throw new ExecBridgeException(ExecBridgeErrorKind.ServerError, $"The size of '{path}' on executor '{ExecutorId}' could not be read.");
+            long end = length == null ? size : Math.Min(size, offset + length.Value);
+            if (offset >= end) return 0;
+
+            if (size <= LegacySegmentSize)
+            {
+                var all = await ReadFileAsync(path, ct).ConfigureAwait(false);
+                long stop = Math.Min(end, all.Length);
+                if (offset >= stop) return 0;
+                await sink(new ReadOnlyMemory<byte>(all, (int)offset, (int)(stop - offset)), ct).ConfigureAwait(false);
+                return stop - offset;
+            }
+
+            long delivered = 0;
+            string q = RemotePath.ShellQuote(path);
+            for (long pos = offset; pos < end;)
+            {
+                long segment = Math.Min(LegacySegmentSize, end - pos);
+                long got = 0;
+                var stderr = new MemoryStream();
+                int code = await RunProcessAsync(new ProcessStartSpec
+                {
+                    Argv = new[] { "/bin/sh", "-c", $"tail -c +{pos + 1} -- {q} | head -c {segment}" },
+                    WorkingDirectory = "/",
+                }, async (chunk, token) =>
+                {
+                    got += chunk.Length;
+                    if (got > segment)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, $"Reading '{path}' returned more bytes than asked for.");
+                    await sink(chunk, token).ConfigureAwait(false);
+                }, stderr, null, RequestTimeout, ct).ConfigureAwait(false);
+                var err = System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim();
+                if (code != 0 || err.Length > 0)
+                    throw new ExecBridgeException(ClassifyShellError(err), $"Reading '{path}' on executor '{ExecutorId}' failed (exit code {code}): {err}");
+                delivered += got;
+                pos += got;
+                if (got < segment) break; // the file got shorter; the integrity check will tell
+            }
+            return delivered;
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using System;
+using System.Management.Automation;
+using System.Net;
+using System.Security;
+using ExecBridge.Client;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets
+{
+    /// <summary>
+    /// <para type="synopsis">Connects to a codex exec-server and adds it to this session's connection pool.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommunications.Connect, "ExecBridge", DefaultParameterSetName = UriSet)]
+    [OutputType(typeof(ExecBridgeConnection))]
+    public sealed class ConnectExecBridge : ExecBridgeCmdlet
+    {
+        private const string UriSet = "Uri";
+        private const string LocalSet = "Local";
+        private const string GatewaySet = "Gateway";
+
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = UriSet)]
+        [ValidateNotNull]
+        public Uri? Uri { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
+        [ValidateNotNull]
+        public Uri? GatewayUri { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = LocalSet)]
+        public SwitchParameter Local { get; set; }
+
+        [Parameter(ParameterSetName = LocalSet)]
+        [ValidateNotNullOrEmpty]
+        public string? ExecServerPath { get; set; }
+
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(ParameterSetName = LocalSet)]
+        [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
+        [ValidateNotNullOrEmpty]
+        public string? ExecutorId { get; set; }
+
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
+        public SecureString? Token { get; set; }
+
+        /// <summary>Deadline for connecting and for each request.</summary>
+        [Parameter]
+        [ValidateRange(1, 86400)]
+        public int TimeoutSec { get; set; } = 30;
+
+        /// <summary>Replace a connection that already uses this executor id.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var pool = SessionPool.Current;
+            string executorId = ExecutorId ?? DefaultId();
+            if (pool.TryGet(executorId, out _) && !Force)
+            {
+                ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
+                    $"Executor '{executorId}' is already connected. Use -Force to replace it, or Disconnect-ExecBridge first."),
+                    "ExecutorAlreadyConnected", ErrorCategory.ResourceExists, executorId));
+            }
+
+            LocalExecServer? local = null;
+            Uri uri;
+            string? token = Token == null ? null : new NetworkCredential(string.Empty, Token).Password;
+            string kind = ParameterSetName == GatewaySet ? "Gateway" : ParameterSetName == LocalSet ? "Local" : "Direct";
+            try
+            {
+                if (ParameterSetName == LocalSet)
+                {
+                    var codex = LocalExecServer.ResolveCodex(ExecServerPath);
+                    WriteVerbose($"Starting a local exec-server from {codex}.");
+                    local = Await(LocalExecServer.StartAsync(codex, TimeSpan.FromSeconds(TimeoutSec), StopToken));
+                    uri = local.Uri;
+                    token = local.Token;
+                    WriteVerbose($"Local exec-server listening on {uri} ({(local.UsesToken ? "capability token" : "no authentication: this version has no --ws-auth")}).");
+                }
+                else if (ParameterSetName == GatewaySet)
+                {
+                    uri = new Uri(GatewayUri!.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/" + System.Uri.EscapeDataString(executorId));
+                }
+                else
+                {
+                    uri = Uri!;
+                }
+                if (uri.Scheme != "ws" && uri.Scheme != "wss")
+                {
+                    ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{uri}' is not a ws:// or wss:// address."),
+                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, uri));
+                }
+
+                var endpoint = new ExecutorEndpoint(executorId, uri, token)
+                {
+                    Kind = kind,
+                    RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
+                    ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
+                };
+                var client = new ExecutorClient(endpoint, Logger) { OwnedResource = local };
+                try
+                {
+                    Await(client.EnsureConnectedAsync(StopToken));
+                }
+                catch
+                {
+                    client.OwnedResource = null;
+                    client.Dispose();
+                    throw;
+                }
+                pool.Add(client);
+                WriteObject(new ExecBridgeConnection(client));
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                local?.Dispose();
+                ThrowFailure(ex, (object?)Uri ?? (object?)GatewayUri ?? executorId);
+            }
+            catch (PipelineStoppedException)
+            {
+                local?.Dispose();
+                throw;
+            }
+        }
+
+        private string DefaultId()
+        {
+            if (ParameterSetName == LocalSet) return "local";
+            return Uri!.IsDefaultPort ? Uri.Host : $"{Uri.Host}:{Uri.Port}";
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Threading;
+using ExecBridge.Client;
+using ExecBridge.Client.Processes;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets
+{
+    /// <summary>
+    /// <para type="synopsis">Runs a command on an executor, streams its output live and waits for it to end.</para>
+    /// <para type="description">Stdout lines are written to the pipeline as strings; stderr lines go to the information stream
+    /// (tagged 'stderr', shown like Write-Host, capturable with 6>&amp;1). $LASTEXITCODE is set to the exit code. A non-zero exit
+    /// writes a RemoteProcessFailed error, so -ErrorAction Stop makes a runbook fail fast. Ctrl+C kills the remote process.</para>
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Invoke, "RemoteCommand", DefaultParameterSetName = "Command")]
+    [OutputType(typeof(string))]
+    [OutputType(typeof(RemoteProcess))]
+    public sealed class InvokeRemoteCommand : ExecutorCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
+        [ValidateNotNullOrEmpty]
+        public string? Command { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = "FilePath")]
+        [ValidateNotNullOrEmpty]
+        public string? FilePath { get; set; }
+
+        [Parameter(Position = 1, ParameterSetName = "FilePath")]
+        [AllowEmptyString]
+        public string[]? ArgumentList { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? WorkingDirectory { get; set; }
+
+        [Parameter]
+        public Hashtable? Environment { get; set; }
+
+        [Parameter]
+        public SwitchParameter Tty { get; set; }
+
+        /// <summary>Also output the RemoteProcess (with ExitCode) after the command's output.</summary>
+        [Parameter]
+        public SwitchParameter PassThru { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var client = ResolveClient();
+            var spec = StartRemoteProcess.BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, false);
+            var commandLine = StartRemoteProcess.Describe(FilePath, ArgumentList, Command);
+            RemoteProcess process;
+            try
+            {
+                process = new RemoteProcess(Await(client.StartProcessAsync(spec, StopToken)), commandLine, Tty, false);
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                ThrowFailure(ex, commandLine);
+                return;
+            }
+
+            bool finished = false;
+            try
+            {
+                while (true)
+                {
+                    bool done = OutputReader.Drain(process, false, EmitLine, _ => { }, e => WriteFailure(e, process));
+                    if (done) { finished = true; break; }
+                    Await(client.WaitForOutputAsync(process.Handle, TimeSpan.FromMilliseconds(500), StopToken));
+                }
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                OutputReader.Drain(process, false, EmitLine, _ => { }, _ => { });
+                ThrowFailure(ex, commandLine);
+            }
+            finally
+            {
+                if (!finished) KillQuietly(process);
+                client.Forget(process.Handle);
+            }
+
+            if (process.ExitCode is int code)
+            {
+                SessionState.PSVariable.Set("global:LASTEXITCODE", code);
+                if (PassThru) WriteObject(process);
+                if (code != 0)
+                {
+                    var ex = new RemoteProcessFailedException(commandLine, process.ExecutorId, code);
+                    WriteError(new ErrorRecord(ex, "RemoteProcessFailed", ErrorCategory.InvalidResult, commandLine));
+                }
+            }
+            else if (PassThru)
+            {
+                WriteObject(process);
+            }
+        }
+
+        private void EmitLine(OutputStreamKind stream, string text)
+        {
+            if (stream == OutputStreamKind.Stderr)
+            {
+                // The PSHOST tag makes the host show it like Write-Host while it stays capturable as information.
+                var record = new InformationRecord(text, "ExecBridge");
+                record.Tags.Add("PSHOST");
+                record.Tags.Add("stderr");
+                WriteInformation(record);
+            }
+            else
+            {
+                WriteObject(text);
+            }
+        }
+
+        /// <summary>Ctrl+C or a failure: the process must not outlive the command (best effort, bounded).</summary>
+        private static void KillQuietly(RemoteProcess process)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                process.Client.TerminateAsync(process.Handle, cts.Token).Wait(TimeSpan.FromSeconds(3));
+            }
+            catch { /* the connection may be gone; the server reaps the session's processes */ }
+        }
+    }
+
+    /// <summary>A remote command ended with a non-zero exit code.</summary>
+    public sealed class RemoteProcessFailedException : Exception
+    {
+        public RemoteProcessFailedException(string commandLine, string executorId, int exitCode)
+            : base($"'{commandLine}' on executor '{executorId}' exited with code {exitCode}.")
+        {
+            CommandLine = commandLine;
+            ExecutorId = executorId;
+            ExitCode = exitCode;
+        }
+
+        public string CommandLine { get; }
+        public string ExecutorId { get; }
+        public int ExitCode { get; }
+    }
+}

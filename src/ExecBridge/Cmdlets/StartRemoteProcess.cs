@@ -1,0 +1,90 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using ExecBridge.Client;
+using ExecBridge.Client.Processes;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets
+{
+    /// <summary>
+    /// <para type="synopsis">Starts a process on an executor and returns it at once; read its output with Receive-RemoteOutput.</para>
+    /// </summary>
+    [Cmdlet(VerbsLifecycle.Start, "RemoteProcess", DefaultParameterSetName = "FilePath")]
+    [OutputType(typeof(RemoteProcess))]
+    public sealed class StartRemoteProcess : ExecutorCmdlet
+    {
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FilePath")]
+        [ValidateNotNullOrEmpty]
+        public string? FilePath { get; set; }
+
+        [Parameter(Position = 1, ParameterSetName = "FilePath")]
+        [AllowEmptyString]
+        public string[]? ArgumentList { get; set; }
+
+        /// <summary>A command line run by the executor's shell (sh -c).</summary>
+        [Parameter(Mandatory = true, ParameterSetName = "Command")]
+        [ValidateNotNullOrEmpty]
+        public string? Command { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public string? WorkingDirectory { get; set; }
+
+        /// <summary>Variables added to the default environment (PATH, HOME, LANG); the executor inherits none of its own.</summary>
+        [Parameter]
+        public Hashtable? Environment { get; set; }
+
+        [Parameter]
+        public SwitchParameter Tty { get; set; }
+
+        /// <summary>Keep stdin open for Send-RemoteInput.</summary>
+        [Parameter]
+        public SwitchParameter Interactive { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var client = ResolveClient();
+            var spec = BuildSpec();
+            try
+            {
+                var handle = Await(client.StartProcessAsync(spec, StopToken));
+                WriteObject(new RemoteProcess(handle, DescribeCommand(), Tty, Interactive));
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                ThrowFailure(ex, (object?)FilePath ?? Command);
+            }
+        }
+
+        private ProcessStartSpec BuildSpec() => BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, Interactive);
+
+        internal static ProcessStartSpec BuildSpec(string? filePath, string[]? args, string? command, string? cwd, Hashtable? env, bool tty, bool interactive)
+        {
+            var spec = new ProcessStartSpec
+            {
+                Command = command,
+                WorkingDirectory = cwd,
+                Tty = tty,
+                PipeStdin = interactive,
+            };
+            if (filePath != null)
+                spec.Argv = new[] { filePath }.Concat(args ?? Array.Empty<string>()).ToList();
+            if (env != null)
+            {
+                var d = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (DictionaryEntry e in env) d[e.Key.ToString()!] = e.Value?.ToString() ?? "";
+                spec.Environment = d;
+            }
+            return spec;
+        }
+
+        private string DescribeCommand() => Describe(FilePath, ArgumentList, Command);
+
+        internal static string Describe(string? filePath, string[]? args, string? command) =>
+            command ?? string.Join(" ", new[] { filePath! }.Concat(args ?? Array.Empty<string>())
+                .Select(a => a.Length == 0 || a.IndexOfAny(new[] { ' ', '"', '\'' }) >= 0 ? "'" + a.Replace("'", "''") + "'" : a));
+    }
+}
