@@ -170,7 +170,15 @@ namespace ExecBridge.Client
                 await RecoverAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
-            await handle.WaitForChangeAsync(maxWait, cancellationToken).ConfigureAwait(false);
+            var pending = handle.ClosePendingSinceUtc;
+            if (pending != null && DateTime.UtcNow - pending.Value > TimeSpan.FromMilliseconds(500) && _rpc != null)
+            {
+                // Closed arrived but a chunk before it never did: fetch it while the server still retains it.
+                _logger.LogDebug("Process {Process} closed with output missing; reading it back", handle.ProcessId);
+                await CatchUpAsync(_rpc, handle, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            await handle.WaitForChangeAsync(pending != null ? TimeSpan.FromMilliseconds(200) : maxWait, cancellationToken).ConfigureAwait(false);
         }
 
         /// <summary>A few quick redials: a cut connection comes back at once, a dead server fails fast.</summary>
@@ -201,6 +209,11 @@ namespace ExecBridge.Client
         private async Task CatchUpProcessesAsync(RpcConnection rpc, CancellationToken cancellationToken)
         {
             foreach (var handle in _processes.Values.Where(h => !h.IsFinished).ToList())
+                await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task CatchUpAsync(RpcConnection rpc, RemoteProcessHandle handle, CancellationToken cancellationToken)
+        {
             {
                 long after = handle.BeginCatchUp();
                 var chunks = new List<OutputChunk>();
@@ -234,7 +247,8 @@ namespace ExecBridge.Client
                             {
                                 // Seqs are shared with the exited event, so one missing number is expected once.
                                 long missing = seq - cursor - 1;
-                                long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
+                                var exitedSeq = handle.ExitedSeq;
+                                long allowed = (exitedSeq == null && exited) || (exitedSeq > cursor && exitedSeq < seq) ? 1 : 0;
                                 if (missing > allowed)
                                     gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
                                         $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: chunks {cursor + 1}..{seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
@@ -253,7 +267,7 @@ namespace ExecBridge.Client
                         $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
                     handle.EndCatchUp(chunks, exited, exitCode, true, null);
                     handle.OnFailure(gap);
-                    continue;
+                    return;
                 }
                 handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
                 _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);

@@ -115,10 +115,28 @@ namespace ExecBridge.Client.Processes
 
         private void AppendLocked(OutputChunk chunk)
         {
+            // Output may arrive after the exited event (notes 5.6), so only chunk seqs order chunks.
             if (chunk.Seq <= _highestSeq) return; // a duplicate from a catch-up read
             _highestSeq = chunk.Seq;
+            _chunkCount++;
             _bytesReceived += chunk.Data.Length;
             _unread.Enqueue(chunk);
+            CompleteCloseLocked();
+        }
+
+        private long _chunkCount;
+        private long? _closedSeq;
+
+        /// <summary>When closed was seen but some seq below it has not arrived yet.</summary>
+        public DateTime? ClosePendingSinceUtc { get; private set; }
+
+        /// <summary>Closed only once every seq below the closed event is accounted for: no trailing chunk is lost.</summary>
+        private void CompleteCloseLocked()
+        {
+            if (Closed || _closedSeq == null) return;
+            long accounted = _chunkCount + (ExitedSeq != null ? 1 : 0);
+            if (accounted >= _closedSeq.Value - 1) { Closed = true; ClosePendingSinceUtc = null; }
+            else if (ClosePendingSinceUtc == null) ClosePendingSinceUtc = DateTime.UtcNow;
         }
 
         internal void OnExited(long seq, int exitCode)
@@ -128,7 +146,7 @@ namespace ExecBridge.Client.Processes
                 Exited = true;
                 ExitCode = exitCode;
                 ExitedSeq = seq;
-                if (seq > _highestSeq && _heldDuringCatchUp == null) _highestSeq = seq;
+                CompleteCloseLocked();
             }
             Signal();
         }
@@ -137,14 +155,13 @@ namespace ExecBridge.Client.Processes
         {
             lock (_gate)
             {
-                if (_heldDuringCatchUp != null) { _closedSeqHeld = seq; return; }
-                Closed = true;
-                if (seq > _highestSeq) _highestSeq = seq;
+                _closedSeq = seq;
+                if (_heldDuringCatchUp != null) return;
+                CompleteCloseLocked();
             }
             Signal();
         }
 
-        private long? _closedSeqHeld;
         private readonly Queue<ExecBridgeException> _gaps = new Queue<ExecBridgeException>();
 
         /// <summary>Output gaps found since the last call (output the server no longer had after a reconnect).</summary>
@@ -201,7 +218,9 @@ namespace ExecBridge.Client.Processes
                 foreach (var c in readChunks) held[c.Seq] = c;
                 foreach (var c in held.Values) AppendLocked(c);
                 if (exited && !Exited) { Exited = true; ExitCode = exitCode; }
-                if (closed || _closedSeqHeld.HasValue) Closed = true;
+                // The server said closed in the read result: whatever it still had has been merged above.
+                if (closed) { Closed = true; ClosePendingSinceUtc = null; }
+                else CompleteCloseLocked();
                 if (gap != null) _gaps.Enqueue(gap);
             }
             Signal();

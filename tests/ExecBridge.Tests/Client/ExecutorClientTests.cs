@@ -372,6 +372,27 @@ namespace ExecBridge.Tests.Client
                 Assert.Empty(handles[p].TakeGaps());
             }
         }
+        [Fact]
+        public async Task OutputBeyondTheServersRetentionWhileDetachedIsReportedAsAGap()
+        {
+            using var client = _f.NewClient();
+            var handle = await client.StartProcessAsync(
+                Sh("echo first; sleep 0.5; head -c 3000000 /dev/zero | tr '\\0' 'a'; echo; echo last; sleep 0.5"), CancellationToken.None);
+            var output = await CollectAsync(client, handle, until: c => c.StdoutText.Contains("first\n"));
+            client.DropConnection();
+            await Task.Delay(1500); // the 3 MB are written while nobody listens; the server keeps only ~1 MiB
+            await CollectAsync(client, handle, output);
+
+            var gaps = handle.TakeGaps();
+            var gap = Assert.Single(gaps);
+            Assert.Equal(ExecBridgeErrorKind.OutputLost, gap.Kind);
+            Assert.Null(handle.Failure);
+            var text = output.StdoutText;
+            Assert.StartsWith("first\n", text);
+            Assert.EndsWith("\nlast\n", text);
+            Assert.InRange(output.Stdout.Length, 1_000_000, 2_000_000); // the kept tail, not all 3 MB
+            Assert.Equal(0, handle.ExitCode);
+        }
     }
 
     /// <summary>Killing and restarting the server; each test has a server of its own.</summary>

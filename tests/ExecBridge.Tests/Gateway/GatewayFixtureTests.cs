@@ -25,6 +25,8 @@ namespace ExecBridge.Tests.Gateway
         public const string LegacyId = "exe-legacy";
         public const string CurrentId = "exe-current";
         public const string ForeignId = "exe-foreign";
+        public const string DeadId = "exe-dead";
+        public const string ExecServerToken = "exec-server-capability-token-for-the-gateway";
 
         public GatewayFixture Gateway { get; private set; } = null!;
         public ExecServer Legacy { get; private set; } = null!;
@@ -33,12 +35,14 @@ namespace ExecBridge.Tests.Gateway
         public async Task InitializeAsync()
         {
             var legacy = ExecServer.StartAsync(Peers.Legacy);
-            var current = ExecServer.StartAsync(Peers.Current);
+            // The current server demands its own capability token (notes §10): the gateway presents it, not the client.
+            var current = ExecServer.StartAsync(Peers.Current, token: ExecServerToken);
             Legacy = await legacy;
             Current = await current;
             Gateway = await GatewayFixture.StartNewAsync();
             Gateway.RegisterExecutor(LegacyId, Legacy.Uri);
-            Gateway.RegisterExecutor(CurrentId, Current.Uri);
+            Gateway.RegisterExecutor(CurrentId, Current.Uri, execServerToken: ExecServerToken);
+            Gateway.RegisterExecutor(DeadId, new Uri($"ws://127.0.0.1:{ExecServer.FreePort()}"));
             Gateway.RegisterExecutor(ForeignId, Current.Uri, workspaceId: "ws-someone-else");
         }
 
@@ -185,6 +189,36 @@ namespace ExecBridge.Tests.Gateway
             var (stdout, _) = await RunAsync(client, "echo again", cts.Token);
             Assert.Equal("again\n", stdout);
             Assert.True(G.BridgeConnections > connections);
+        }
+
+        [Fact]
+        public async Task Bridge_to_an_executor_that_is_down_is_refused_with_502()
+        {
+            using var cts = new CancellationTokenSource(Deadline);
+            using var client = _f.Client(GatewayWithExecutors.DeadId);
+            var ex = await Assert.ThrowsAsync<ExecBridgeException>(() => client.EnsureConnectedAsync(cts.Token));
+            Assert.Equal(ExecBridgeErrorKind.ConnectionRefused, ex.Kind);
+            Assert.Contains("502", ex.Message);
+        }
+
+        [Fact]
+        public async Task Bridge_dropped_by_the_gateway_is_redialed_and_the_session_resumed()
+        {
+            using var cts = new CancellationTokenSource(Deadline);
+            using var client = _f.Client(GatewayWithExecutors.LegacyId);
+            var handle = await client.StartProcessAsync(new ProcessStartSpec { Argv = new[] { "/bin/sh", "-c", "sleep 1; echo after-drop" } }, cts.Token);
+            Assert.True(G.ActiveBridges >= 1);
+            G.DropAllBridges();
+            var output = new MemoryStream();
+            while (!(handle.Closed && !handle.HasUnread))
+            {
+                foreach (var chunk in handle.TakeUnread()) output.Write(chunk.Data, 0, chunk.Data.Length);
+                if (handle.Failure != null) throw handle.Failure;
+                await client.WaitForOutputAsync(handle, TimeSpan.FromMilliseconds(500), cts.Token);
+            }
+            foreach (var chunk in handle.TakeUnread()) output.Write(chunk.Data, 0, chunk.Data.Length);
+            Assert.Equal("after-drop\n", Encoding.UTF8.GetString(output.ToArray()));
+            Assert.True(client.ReconnectCount >= 1);
         }
 
         // ---- relay API ------------------------------------------------------------------------------------------
