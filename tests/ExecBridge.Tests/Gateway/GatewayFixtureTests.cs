@@ -439,6 +439,62 @@ namespace ExecBridge.Tests.Gateway
         }
 
         [Fact]
+        public async Task Relay_streams_128_MiB_with_bounded_memory()
+        {
+            using var cts = new CancellationTokenSource(Deadline);
+            const long size = 128L << 20;
+            var t = await MintAsync(maxBytes: size);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var download = Task.Run(async () =>
+            {
+                using var resp = await Http.SendAsync(Get(t), HttpCompletionOption.ResponseHeadersRead, cts.Token);
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                var stream = await resp.Content.ReadAsStreamAsync(cts.Token);
+                var buf = new byte[81920];
+                long total = 0;
+                int n;
+                while ((n = await stream.ReadAsync(buf, cts.Token)) > 0) { hash.AppendData(buf, 0, n); total += n; }
+                return (total, hash.GetHashAndReset());
+            });
+            using var put = new HttpRequestMessage(HttpMethod.Put, t.UploadUri) { Content = new StreamContent(new PatternStream(size)) };
+            put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", t.Ticket);
+            using var putResp = await Http.SendAsync(put, cts.Token);
+            Assert.Equal(HttpStatusCode.OK, putResp.StatusCode);
+            var (got, digest) = await download;
+            Assert.Equal(size, got);
+            using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var p = new PatternStream(size);
+            var b = new byte[81920];
+            int r;
+            while ((r = p.Read(b, 0, b.Length)) > 0) expected.AppendData(b, 0, r);
+            Assert.Equal(expected.GetHashAndReset(), digest);
+            Console.WriteLine($"128 MiB relay: {sw.ElapsedMilliseconds} ms");
+        }
+
+        private sealed class PatternStream : Stream
+        {
+            private readonly long _length;
+            private long _pos;
+            public PatternStream(long length) => _length = length;
+            public override int Read(byte[] buffer, int offset, int count)
+            {
+                int n = (int)Math.Min(count, _length - _pos);
+                for (int i = 0; i < n; i++) buffer[offset + i] = (byte)((_pos + i) * 31 % 251);
+                _pos += n;
+                return n;
+            }
+            public override bool CanRead => true;
+            public override bool CanSeek => false;
+            public override bool CanWrite => false;
+            public override long Length => _length;
+            public override long Position { get => _pos; set => throw new NotSupportedException(); }
+            public override void Flush() { }
+            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+            public override void SetLength(long value) => throw new NotSupportedException();
+            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        }
+
+        [Fact]
         public async Task Relay_uploader_first_also_pairs_and_an_empty_body_is_zero_bytes()
         {
             using var cts = new CancellationTokenSource(Deadline);
