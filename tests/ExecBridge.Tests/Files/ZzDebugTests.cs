@@ -20,12 +20,13 @@ namespace ExecBridge.Tests.Files
             using var s = await ExecServer.StartAsync(Peers.Legacy);
             using var c = new ExecutorClient(new ExecutorEndpoint("x", s.Uri, null));
             var f = System.IO.Path.GetTempFileName();
-            System.IO.File.WriteAllBytes(f, new byte[10 << 20]);
-            for (int i = 0; i < 10; i++)
+            TestFiles.WriteRandom(f, 10 << 20, 1);
+            for (int i = 0; i < 30; i++)
             {
                 long got = 0;
                 long n = await c.ReadStreamAsync(f, 1048576, 1048576, (m, t) => { got += m.Length; return Task.CompletedTask; }, default);
                 _o.WriteLine($"{i}: {n} {got}");
+                await c.Sha256Async(f, default, 1048575, 2);
             }
         }
     }

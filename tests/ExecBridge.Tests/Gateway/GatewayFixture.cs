@@ -521,48 +521,48 @@ namespace ExecBridge.Tests.Gateway
 
             async Task<string?> StreamAsync()
             {
-            try
-            {
-                download.Response.StatusCode = 200;
-                download.Response.ContentType = "application/octet-stream";
-                if (ctx.Request.ContentLength is long len && len <= state.MaxBytes && DropRelayAfterBytes == null)
-                    download.Response.ContentLength = len;
-                await download.Response.StartAsync(download.RequestAborted);
-                var buffer = new byte[64 * 1024];
-                while (true)
+                try
                 {
-                    int n = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted);
-                    if (n == 0) break;
-                    if (total + n > state.MaxBytes)
+                    download.Response.StatusCode = 200;
+                    download.Response.ContentType = "application/octet-stream";
+                    if (ctx.Request.ContentLength is long len && len <= state.MaxBytes && DropRelayAfterBytes == null)
+                        download.Response.ContentLength = len;
+                    await download.Response.StartAsync(download.RequestAborted);
+                    var buffer = new byte[64 * 1024];
+                    while (true)
                     {
-                        // Forward what still fits, then fail: the receiver sees fewer bytes than were sent.
-                        int fit = (int)(state.MaxBytes - total);
-                        if (fit > 0) await download.Response.Body.WriteAsync(buffer.AsMemory(0, fit), download.RequestAborted);
-                        total += fit;
-                        failure = $"max_bytes ({state.MaxBytes}) exceeded";
-                        break;
+                        int n = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted);
+                        if (n == 0) break;
+                        if (total + n > state.MaxBytes)
+                        {
+                            // Forward what still fits, then fail: the receiver sees fewer bytes than were sent.
+                            int fit = (int)(state.MaxBytes - total);
+                            if (fit > 0) await download.Response.Body.WriteAsync(buffer.AsMemory(0, fit), download.RequestAborted);
+                            total += fit;
+                            failure = $"max_bytes ({state.MaxBytes}) exceeded";
+                            break;
+                        }
+                        var drop = DropRelayAfterBytes;
+                        if (drop.HasValue && total + n >= drop.Value)
+                        {
+                            int fit = (int)Math.Max(0, drop.Value - total);
+                            if (fit > 0) await download.Response.Body.WriteAsync(buffer.AsMemory(0, fit), download.RequestAborted);
+                            total += fit;
+                            failure = "relay connection dropped";
+                            break;
+                        }
+                        await download.Response.Body.WriteAsync(buffer.AsMemory(0, n), download.RequestAborted);
+                        total += n;
+                        if (RelayChunkDelay > TimeSpan.Zero) await Task.Delay(RelayChunkDelay);
                     }
-                    var drop = DropRelayAfterBytes;
-                    if (drop.HasValue && total + n >= drop.Value)
-                    {
-                        int fit = (int)Math.Max(0, drop.Value - total);
-                        if (fit > 0) await download.Response.Body.WriteAsync(buffer.AsMemory(0, fit), download.RequestAborted);
-                        total += fit;
-                        failure = "relay connection dropped";
-                        break;
-                    }
-                    await download.Response.Body.WriteAsync(buffer.AsMemory(0, n), download.RequestAborted);
-                    total += n;
-                    if (RelayChunkDelay > TimeSpan.Zero) await Task.Delay(RelayChunkDelay);
+                    if (failure == null) await download.Response.Body.FlushAsync(download.RequestAborted);
                 }
-                if (failure == null) await download.Response.Body.FlushAsync(download.RequestAborted);
-            }
-            catch (Exception ex) when (ex is IOException || ex is OperationCanceledException || ex is InvalidOperationException
-                                       || ex is Microsoft.AspNetCore.Connections.ConnectionResetException)
-            {
-                failure ??= "relay stream broken: " + ex.GetType().Name;
-            }
-            return failure;
+                catch (Exception ex) when (ex is IOException || ex is OperationCanceledException || ex is InvalidOperationException
+                                           || ex is Microsoft.AspNetCore.Connections.ConnectionResetException)
+                {
+                    failure ??= "relay stream broken: " + ex.GetType().Name;
+                }
+                return failure;
             }
         }
 
