@@ -9,7 +9,7 @@
     Description          = 'Drive codex exec-servers from PowerShell: processes with live output, remote files, gateway relays.'
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Core', 'Desktop')
-    FormatsToProcess     = @('ExecBridge.format.ps1xml', 'ExecBridge.Files.format.ps1xml')
+    FormatsToProcess     = @('ExecBridge.format.ps1xml', 'ExecBridge.Files.format.ps1xml', 'ExecBridge.Relay.format.ps1xml')
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Connect-ExecBridge'

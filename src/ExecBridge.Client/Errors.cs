@@ -23,6 +23,8 @@ namespace ExecBridge.Client
         InvalidArgument,
         RelayFailed,
         LocalPathNotFound,
+        /// <summary>No relay settings in this session (Set-ExecBridgeRelay) while a relay was required.</summary>
+        RelayNotConfigured,
     }
 
     /// <summary>Base of every failure the client reports. Messages never contain tokens or tickets.</summary>

@@ -115,6 +115,8 @@ namespace ExecBridge.Client
             _rpc?.Dispose();
             _rpc = null;
 
+            _logger.LogInformation("{Action} executor {Executor} at {Uri}", redial ? "Redialing" : "Dialing", ExecutorId,
+                AuthenticationFailedException.SafeUri(Endpoint.Uri));
             var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
                 .ConfigureAwait(false);
             rpc.NotificationHandler = OnNotification;
@@ -234,7 +236,8 @@ namespace ExecBridge.Client
                 }
             }
             if (Platform == null) Platform = "linux";
-            _logger.LogDebug("Executor {Executor}: dialect {Dialect}", ExecutorId, Dialect);
+            _logger.LogInformation("Executor {Executor}: {Dialect} dialect ({PathStyle} paths), server version {Version}, shell {Shell}",
+                ExecutorId, Dialect, PathStyle, ServerVersion ?? "unknown", Shell ?? "unknown");
         }
 
         /// <summary>Sends one request on the current connection, dialing first if needed.</summary>

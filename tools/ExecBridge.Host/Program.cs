@@ -10,16 +10,14 @@ namespace ExecBridge.Host
     /// Runs a PowerShell script in the real PowerShell 7.6 engine, in-process, for machines without pwsh:
     ///   ExecBridge.Host &lt;script.ps1&gt; [args...]
     ///   ExecBridge.Host -Command '&lt;script text&gt;'
-    /// Output is formatted with Out-String like pwsh would show it; errors, warnings, verbose, debug and
-    /// information records are printed as they happen. Only the engine's core cmdlets exist (no
+    /// Output is formatted by Out-Default like pwsh shows it; errors, warnings, verbose, debug and
+    /// Write-Host records are printed as they happen. Only the engine's core cmdlets exist (no
     /// Microsoft.PowerShell.Utility/Management modules: no Select-Object, Start-Sleep, Join-Path).
     /// Exit code: the script's `exit N`; otherwise 1 after a terminating error, a non-zero $LASTEXITCODE
     /// or any error record, else 0.
     /// </summary>
     public static class Program
     {
-        private static readonly object ConsoleLock = new object();
-
         public static int Main(string[] args)
         {
             if (args.Length == 0 || args[0] is "-h" or "--help" or "-?")
@@ -31,7 +29,8 @@ namespace ExecBridge.Host
             // CreateDefault2 (not CreateDefault): the snap-in based default does not load from the NuGet package.
             // The execution policy is left alone: setting it fails outside a pwsh installation.
             var iss = InitialSessionState.CreateDefault2();
-            using var runspace = RunspaceFactory.CreateRunspace(iss);
+            var host = new ConsoleHost();
+            using var runspace = RunspaceFactory.CreateRunspace(host, iss);
             runspace.Open();
             using var ps = PowerShell.Create();
             ps.Runspace = runspace;
@@ -52,22 +51,12 @@ namespace ExecBridge.Host
                 ps.AddCommand(script);
                 foreach (var a in args.Skip(1)) ps.AddArgument(a);
             }
-            ps.AddCommand("Out-String").AddParameter("Stream").AddParameter("Width", Width());
+            // Output is formatted by the engine's own Out-Default (format files included) onto the host.
+            ps.AddCommand("Out-Default");
 
+            // Verbose, warning, debug and Write-Host reach the console through the host; errors are printed here.
             bool sawError = false;
             ps.Streams.Error.DataAdded += (s, e) => { sawError = true; Err(Describe(ps.Streams.Error[e.Index])); };
-            ps.Streams.Warning.DataAdded += (s, e) => Out("WARNING: " + ps.Streams.Warning[e.Index].Message, toError: false);
-            ps.Streams.Verbose.DataAdded += (s, e) => Out("VERBOSE: " + ps.Streams.Verbose[e.Index].Message, toError: false);
-            ps.Streams.Debug.DataAdded += (s, e) => Out("DEBUG: " + ps.Streams.Debug[e.Index].Message, toError: false);
-            ps.Streams.Information.DataAdded += (s, e) =>
-            {
-                var record = ps.Streams.Information[e.Index];
-                // Invoke-RemoteCommand tags the remote process's stderr lines 'stderr'.
-                Out(record.MessageData?.ToString() ?? "", toError: record.Tags.Contains("stderr"));
-            };
-
-            var output = new PSDataCollection<PSObject>();
-            output.DataAdded += (s, e) => Out(output[e.Index]?.ToString() ?? "", toError: false);
 
             Console.CancelKeyPress += (s, e) =>
             {
@@ -77,7 +66,7 @@ namespace ExecBridge.Host
 
             try
             {
-                ps.Invoke(null, output);
+                ps.Invoke();
             }
             catch (RuntimeException ex)
             {
@@ -91,15 +80,10 @@ namespace ExecBridge.Host
             }
 
             if (ps.InvocationStateInfo.State == PSInvocationState.Stopped) return 130;
+            if (host.ExitCode is int exit) return exit;
             var last = runspace.SessionStateProxy.GetVariable("LASTEXITCODE");
             if (last is int code && code != 0) return code;
             return sawError ? 1 : 0;
-        }
-
-        private static int Width()
-        {
-            try { return Console.IsOutputRedirected ? 120 : Math.Max(80, Console.WindowWidth); }
-            catch { return 120; }
         }
 
         /// <summary>pwsh's concise error view: "Command: message".</summary>
@@ -112,15 +96,9 @@ namespace ExecBridge.Host
             return text + " [" + record.FullyQualifiedErrorId + "]";
         }
 
-        private static void Out(string text, bool toError)
+        private static void Err(string text)
         {
-            lock (ConsoleLock)
-            {
-                if (toError) Console.Error.WriteLine(text);
-                else Console.Out.WriteLine(text);
-            }
+            lock (ConsoleUI.Lock) Console.Error.WriteLine(text);
         }
-
-        private static void Err(string text) => Out(text, toError: true);
     }
 }

@@ -245,13 +245,15 @@ namespace ExecBridge.Client
                             long seq = c.GetProperty("seq").GetInt64();
                             if (first)
                             {
-                                // Seqs are shared with the exited event, so one missing number is expected once.
-                                long missing = seq - cursor - 1;
-                                var exitedSeq = handle.ExitedSeq;
-                                long allowed = (exitedSeq == null && exited) || (exitedSeq > cursor && exitedSeq < seq) ? 1 : 0;
+                                // Anything between the cursor and the first retained chunk that we never saw is lost
+                                // (the server keeps only the last ~1 MiB); the exited event also takes a seq.
+                                long missing = 0;
+                                for (long s = cursor + 1; s < seq; s++)
+                                    if (!handle.IsSeen(s) && s != handle.ExitedSeq) missing++;
+                                long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
                                 if (missing > allowed)
                                     gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
-                                        $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: chunks {cursor + 1}..{seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
+                                        $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: {missing} chunk(s) between seq {cursor + 1} and {seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
                                 first = false;
                             }
                             chunks.Add(new OutputChunk(seq, ParseStream(c), c.GetProperty("chunk").GetBytesFromBase64()));

@@ -104,8 +104,7 @@ namespace ExecBridge.Client.Processes
             {
                 if (_heldDuringCatchUp != null)
                 {
-                    if (seq > _highestSeq && !_heldDuringCatchUp.ContainsKey(seq))
-                        _heldDuringCatchUp[seq] = new OutputChunk(seq, stream, data);
+                    if (!IsSeenLocked(seq)) _heldDuringCatchUp[seq] = new OutputChunk(seq, stream, data);
                     return;
                 }
                 AppendLocked(new OutputChunk(seq, stream, data));
@@ -115,9 +114,11 @@ namespace ExecBridge.Client.Processes
 
         private void AppendLocked(OutputChunk chunk)
         {
-            // Output may arrive after the exited event (notes 5.6), so only chunk seqs order chunks.
-            if (chunk.Seq <= _highestSeq) return; // a duplicate from a catch-up read
-            _highestSeq = chunk.Seq;
+            // Notifications of stdout and stderr (and the exited event) are not always sent in seq order,
+            // so duplicates (from catch-up reads) are found by seq membership, not by a high-water mark.
+            if (IsSeenLocked(chunk.Seq)) return;
+            MarkSeenLocked(chunk.Seq);
+            if (chunk.Seq > _highestSeq) _highestSeq = chunk.Seq;
             _chunkCount++;
             _bytesReceived += chunk.Data.Length;
             _unread.Enqueue(chunk);
@@ -125,6 +126,25 @@ namespace ExecBridge.Client.Processes
         }
 
         private long _chunkCount;
+
+        // Every seq up to _contiguousSeq was seen (a chunk or the exited event); _seenAbove holds the ones after it.
+        private long _contiguousSeq;
+        private readonly HashSet<long> _seenAbove = new HashSet<long>();
+
+        private bool IsSeenLocked(long seq) => seq <= _contiguousSeq || _seenAbove.Contains(seq);
+
+        private void MarkSeenLocked(long seq)
+        {
+            if (seq <= _contiguousSeq) return;
+            _seenAbove.Add(seq);
+            while (_seenAbove.Remove(_contiguousSeq + 1)) _contiguousSeq++;
+        }
+
+        /// <summary>Whether a seq has been seen (chunk or exited event).</summary>
+        public bool IsSeen(long seq) { lock (_gate) return IsSeenLocked(seq); }
+
+        /// <summary>The highest seq below which nothing is missing; catch-up reads start after it.</summary>
+        public long ContiguousSeq { get { lock (_gate) return _contiguousSeq; } }
         private long? _closedSeq;
 
         /// <summary>When closed was seen but some seq below it has not arrived yet.</summary>
@@ -146,6 +166,7 @@ namespace ExecBridge.Client.Processes
                 Exited = true;
                 ExitCode = exitCode;
                 ExitedSeq = seq;
+                MarkSeenLocked(seq);
                 CompleteCloseLocked();
             }
             Signal();
@@ -204,7 +225,7 @@ namespace ExecBridge.Client.Processes
             {
                 // Idempotent: holding starts before the resuming initialize and survives a failed redial attempt.
                 _heldDuringCatchUp = _heldDuringCatchUp ?? new SortedDictionary<long, OutputChunk>();
-                return _highestSeq;
+                return _contiguousSeq;
             }
         }
 

@@ -130,6 +130,8 @@ namespace ExecBridge.Client.Rpc
                         else writeParams(w);
                         w.WriteEndObject();
                     }
+                    // Params are never logged: they can carry file contents and stdin; headers never are logged at all.
+                    if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, body.WrittenCount);
                     await SendAsync(body.WrittenSegment, method, cancellationToken).ConfigureAwait(false);
                 }
 
@@ -292,6 +294,7 @@ namespace ExecBridge.Client.Rpc
             {
                 try
                 {
+                    if (_logger.IsEnabled(LogLevel.Trace)) _logger.LogTrace("<- {Method} ({Bytes} bytes)", methodElement.GetString(), length);
                     var p = root.TryGetProperty("params", out var pe) ? pe : default;
                     NotificationHandler?.Invoke(methodElement.GetString()!, p);
                 }
@@ -309,6 +312,8 @@ namespace ExecBridge.Client.Rpc
             if (root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.Number
                 && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var waiter))
             {
+                if (_logger.IsEnabled(LogLevel.Debug))
+                    _logger.LogDebug("<- {Kind} #{Id} ({Bytes} bytes)", root.TryGetProperty("error", out _) ? "error" : "result", id, length);
                 if (!waiter.TrySetResult(message)) message.Dispose();
                 return;
             }

@@ -49,6 +49,7 @@ namespace ExecBridge.Infrastructure
                 case ExecBridgeErrorKind.InvalidArgument: return ("InvalidArgument", ErrorCategory.InvalidArgument);
                 case ExecBridgeErrorKind.RelayFailed: return ("RelayFailed", ErrorCategory.ConnectionError);
                 case ExecBridgeErrorKind.LocalPathNotFound: return ("LocalPathNotFound", ErrorCategory.ObjectNotFound);
+                case ExecBridgeErrorKind.RelayNotConfigured: return ("RelayNotConfigured", ErrorCategory.NotEnabled);
                 default: return ("ExecBridgeError", ErrorCategory.NotSpecified);
             }
         }

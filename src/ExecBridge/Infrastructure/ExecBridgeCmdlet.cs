@@ -24,8 +24,20 @@ namespace ExecBridge.Infrastructure
 
         protected override void BeginProcessing()
         {
-            QueueLogger.Instance.Attach(_log);
+            var level = Wants("Debug", "DebugPreference") ? LogLevel.Debug
+                : Wants("Verbose", "VerbosePreference") ? LogLevel.Information : LogLevel.None;
+            if (level == LogLevel.None) return;
+            QueueLogger.Instance.Attach(_log, level);
             _attached = true;
+        }
+
+        /// <summary>Whether -Verbose/-Debug (or the preference variable) asks for that stream.</summary>
+        private bool Wants(string parameter, string preferenceVariable)
+        {
+            if (MyInvocation.BoundParameters.TryGetValue(parameter, out var v))
+                return v is SwitchParameter sp ? sp.IsPresent : LanguagePrimitives.IsTrue(v);
+            var pref = GetVariableValue(preferenceVariable);
+            return pref is ActionPreference ap && ap != ActionPreference.SilentlyContinue && ap != ActionPreference.Ignore;
         }
 
         protected override void StopProcessing() => _stop.Cancel();

@@ -13,22 +13,39 @@ namespace ExecBridge.Infrastructure
     {
         public static readonly QueueLogger Instance = new QueueLogger();
 
-        private readonly ConcurrentDictionary<ConcurrentQueue<LogLine>, byte> _sinks = new ConcurrentDictionary<ConcurrentQueue<LogLine>, byte>();
+        private readonly ConcurrentDictionary<ConcurrentQueue<LogLine>, LogLevel> _sinks = new ConcurrentDictionary<ConcurrentQueue<LogLine>, LogLevel>();
+        private volatile int _minimum = (int)LogLevel.None;
 
-        public void Attach(ConcurrentQueue<LogLine> sink) => _sinks[sink] = 0;
+        /// <summary>Starts collecting lines at or above minimumLevel (Debug only when the cmdlet runs with -Debug).</summary>
+        public void Attach(ConcurrentQueue<LogLine> sink, LogLevel minimumLevel)
+        {
+            _sinks[sink] = minimumLevel;
+            Recompute();
+        }
 
-        public void Detach(ConcurrentQueue<LogLine> sink) => _sinks.TryRemove(sink, out _);
+        private void Recompute()
+        {
+            int min = (int)LogLevel.None;
+            foreach (var level in _sinks.Values) if ((int)level < min) min = (int)level;
+            _minimum = min;
+        }
+
+        public void Detach(ConcurrentQueue<LogLine> sink)
+        {
+            _sinks.TryRemove(sink, out _);
+            Recompute();
+        }
 
         public IDisposable BeginScope<TState>(TState state) where TState : notnull => NullScope.Instance;
 
-        public bool IsEnabled(LogLevel logLevel) => !_sinks.IsEmpty;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && (int)logLevel >= _minimum;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
-            if (_sinks.IsEmpty) return;
+            if (!IsEnabled(logLevel)) return;
             var line = new LogLine(logLevel, formatter(state, exception));
-            foreach (var sink in _sinks.Keys)
-                if (sink.Count < 10000) sink.Enqueue(line);
+            foreach (var pair in _sinks)
+                if (logLevel >= pair.Value && pair.Key.Count < 10000) pair.Key.Enqueue(line);
         }
 
         private sealed class NullScope : IDisposable

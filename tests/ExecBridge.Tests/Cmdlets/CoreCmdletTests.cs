@@ -101,23 +101,50 @@ namespace ExecBridge.Tests.Cmdlets
         }
 
         [Fact]
-        public void RawOutputOf5MiBIsByteExact()
+        public void RawStdoutAndStderrOfOver8MiBMixedDataAreByteExact()
         {
-            // Multi-byte characters ('é' is 2 bytes, '€' 3) repeated so that chunk boundaries split them.
+            // Multi-byte characters (2, 3 and 4 bytes) cut at arbitrary lengths so chunk boundaries split them.
             var r = _ps.Run(@"
-                $p = Start-RemoteProcess -Command 'for i in $(seq 1 60000); do printf ""é€%05d\n"" $i; done; for i in $(seq 1 100); do head -c 50000 /dev/zero; done'
-                $chunks = @(Receive-RemoteOutput $p -Wait -Raw)
-                $ms = [System.IO.MemoryStream]::new()
-                foreach ($c in $chunks) { $ms.Write($c.Data, 0, $c.Data.Length) }
-                $ms.ToArray()
-                ", Array.Empty<object>());
-            r.AssertOk();
-            var bytes = r.Output.Select(o => (byte)o.BaseObject).ToArray();
-            var expected = new System.IO.MemoryStream();
-            for (int i = 1; i <= 60000; i++) { var b = System.Text.Encoding.UTF8.GetBytes($"é€{i:00000}\n"); expected.Write(b); }
-            expected.Write(new byte[5_000_000]);
-            Assert.Equal(expected.Length, bytes.Length);
-            Assert.Equal(SHA256.HashData(expected.ToArray()), SHA256.HashData(bytes));
+                $p = Start-RemoteProcess -Command 'for i in $(seq 1 60000); do printf ""é€%05d\n"" $i; done; yes ""ü漢字🙂"" | head -c 7340033; yes ""错误ß"" | head -c 2097155 >&2; head -c 100000 /dev/zero'
+                $out = [System.IO.MemoryStream]::new(); $err = [System.IO.MemoryStream]::new()
+                foreach ($c in Receive-RemoteOutput $p -Wait -Raw) {
+                    if ($c.Stream -eq 'Stderr') { $err.Write($c.Data, 0, $c.Data.Length) } else { $out.Write($c.Data, 0, $c.Data.Length) }
+                }
+                ,$out.ToArray()
+                ,$err.ToArray()
+                $p.ExitCode").AssertOk();
+            var stdout = (byte[])r.Output[0].BaseObject;
+            var stderr = (byte[])r.Output[1].BaseObject;
+            var expectedOut = new System.IO.MemoryStream();
+            for (int i = 1; i <= 60000; i++) expectedOut.Write(System.Text.Encoding.UTF8.GetBytes($"é€{i:00000}\n"));
+            expectedOut.Write(Repeat("ü漢字🙂\n", 7340033));
+            expectedOut.Write(new byte[100000]);
+            var expectedErr = Repeat("错误ß\n", 2097155);
+            Assert.True(stdout.Length + stderr.Length >= 8 * 1024 * 1024);
+            Assert.Equal(expectedOut.Length, stdout.Length);
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(expectedOut.ToArray())), Convert.ToHexString(SHA256.HashData(stdout)));
+            Assert.Equal(expectedErr.Length, stderr.Length);
+            Assert.Equal(Convert.ToHexString(SHA256.HashData(expectedErr)), Convert.ToHexString(SHA256.HashData(stderr)));
+            Assert.Equal(0, r.Output[2].BaseObject);
+        }
+
+        private static byte[] Repeat(string text, int length)
+        {
+            var unit = System.Text.Encoding.UTF8.GetBytes(text);
+            var result = new byte[length];
+            for (int i = 0; i < length; i++) result[i] = unit[i % unit.Length];
+            return result;
+        }
+
+        [Fact]
+        public void VerboseShowsLifecycleAndDebugShowsFrames()
+        {
+            var r = _ps.Run("Connect-ExecBridge -Uri $args[0] -ExecutorId v -Verbose -Debug; Invoke-RemoteCommand 'true' -ExecutorId v -Debug", _fixture.Server.Uri);
+            Assert.Empty(r.Errors);
+            Assert.Contains(r.Verbose, v => v.StartsWith("Dialing executor v"));
+            Assert.Contains(r.Verbose, v => v.Contains(Legacy ? "Legacy dialect" : "Current dialect"));
+            Assert.Contains(r.Debug, d => d.StartsWith("-> process/start #"));
+            Assert.Contains(r.Debug, d => d.StartsWith("<- result #"));
         }
 
         [Fact]

@@ -47,6 +47,7 @@ namespace ExecBridge.Tests.Infrastructure
             }
             result.Errors = ps.Streams.Error.ToList();
             result.Verbose = ps.Streams.Verbose.Select(v => v.Message).ToList();
+            result.Debug = ps.Streams.Debug.Select(v => v.Message).ToList();
             result.Warnings = ps.Streams.Warning.Select(v => v.Message).ToList();
             result.Information = ps.Streams.Information.ToList();
             return result;
@@ -81,6 +82,7 @@ namespace ExecBridge.Tests.Infrastructure
         public List<ErrorRecord> Errors { get; set; } = new List<ErrorRecord>();
         public ErrorRecord? Terminating { get; set; }
         public List<string> Verbose { get; set; } = new List<string>();
+        public List<string> Debug { get; set; } = new List<string>();
         public List<string> Warnings { get; set; } = new List<string>();
         public List<InformationRecord> Information { get; set; } = new List<InformationRecord>();
 

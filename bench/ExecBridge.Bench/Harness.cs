@@ -1,0 +1,214 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace ExecBridge.Bench
+{
+    /// <summary>Samples this process's resident set every 10 ms on a background thread and keeps the peak.</summary>
+    internal sealed class MemorySampler : IDisposable
+    {
+        private static readonly long PageSize = Environment.SystemPageSize;
+        private readonly Thread _thread;
+        private volatile bool _stop;
+        private long _peak;
+
+        public MemorySampler()
+        {
+            Idle = ResidentBytes();
+            _peak = Idle;
+            _thread = new Thread(Loop) { IsBackground = true, Name = "bench-memory-sampler", Priority = ThreadPriority.AboveNormal };
+            _thread.Start();
+        }
+
+        public long Idle { get; }
+
+        /// <summary>Peak working set above the idle sample taken when sampling began.</summary>
+        public long PeakDelta => Math.Max(0, Interlocked.Read(ref _peak) - Idle);
+
+        /// <summary>Resident set from /proc/self/statm (second field, pages); Environment.WorkingSet elsewhere.</summary>
+        public static long ResidentBytes()
+        {
+            try
+            {
+                var text = File.ReadAllText("/proc/self/statm");
+                var parts = text.Split(' ');
+                return long.Parse(parts[1], CultureInfo.InvariantCulture) * PageSize;
+            }
+            catch
+            {
+                return Environment.WorkingSet;
+            }
+        }
+
+        private void Loop()
+        {
+            while (!_stop)
+            {
+                long now = ResidentBytes();
+                if (now > Interlocked.Read(ref _peak)) Interlocked.Exchange(ref _peak, now);
+                Thread.Sleep(10);
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            _thread.Join();
+            long now = ResidentBytes();
+            if (now > _peak) _peak = now;
+        }
+    }
+
+    internal enum MetricKind
+    {
+        /// <summary>MiB/s; higher is better; ratio = path / floor.</summary>
+        Throughput,
+        /// <summary>calls/s; higher is better.</summary>
+        CallsPerSecond,
+        /// <summary>µs per call; lower is better; ratio = path / floor.</summary>
+        LatencyMicros,
+        /// <summary>milliseconds, absolute target.</summary>
+        Millis,
+    }
+
+    /// <summary>One measured run: elapsed time, units of work (bytes or calls), peak memory above idle.</summary>
+    internal sealed class RunResult
+    {
+        public double Seconds;
+        public double Units;
+        public long PeakBytes = -1;
+        public string? Problem;
+        public double? DirectValue; // for W7, a value measured by a child process (ms)
+    }
+
+    /// <summary>A row of the table: one workload through one path.</summary>
+    internal sealed class Row
+    {
+        public Row(string workload, string path, MetricKind kind)
+        {
+            Workload = workload;
+            Path = path;
+            Kind = kind;
+        }
+
+        public string Workload { get; }
+        public string Path { get; }
+        public MetricKind Kind { get; }
+        public List<RunResult> Runs { get; } = new List<RunResult>();
+        public string? NotAvailable { get; set; }
+        public string? Note { get; set; }
+        public string? Target { get; set; }
+        /// <summary>The row whose median is the floor for this one (null: this is the floor or there is none).</summary>
+        public Row? Floor { get; set; }
+        /// <summary>Absolute target for Millis rows.</summary>
+        public double? MaxMillis { get; set; }
+        /// <summary>Minimum ratio to the floor (throughput) or maximum ratio (latency).</summary>
+        public double? RatioTarget { get; set; }
+        public long? MaxPeakBytes { get; set; }
+
+        public double Value(RunResult r) => Kind switch
+        {
+            MetricKind.Throughput => r.Units / (1024.0 * 1024.0) / r.Seconds,
+            MetricKind.CallsPerSecond => r.Units / r.Seconds,
+            MetricKind.LatencyMicros => r.Seconds * 1e6 / r.Units,
+            _ => r.DirectValue ?? r.Seconds * 1000.0,
+        };
+
+        public IEnumerable<RunResult> Good => Runs.Where(r => r.Problem == null);
+
+        public double? Median
+        {
+            get
+            {
+                var v = Good.Select(Value).OrderBy(x => x).ToList();
+                if (v.Count == 0) return null;
+                return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+            }
+        }
+
+        public string Unit => Kind switch
+        {
+            MetricKind.Throughput => "MiB/s",
+            MetricKind.CallsPerSecond => "calls/s",
+            MetricKind.LatencyMicros => "µs/call",
+            _ => "ms",
+        };
+
+        public double? Ratio
+        {
+            get
+            {
+                if (Floor == null || Median == null || Floor.Median == null || Floor.Median == 0) return null;
+                return Median / Floor.Median;
+            }
+        }
+
+        public string Verdict
+        {
+            get
+            {
+                if (NotAvailable != null) return "–";
+                if (Median == null) return "FAILED";
+                var misses = new List<string>();
+                if (RatioTarget != null && Ratio != null)
+                {
+                    bool ok = Kind == MetricKind.LatencyMicros ? Ratio <= RatioTarget : Ratio >= RatioTarget;
+                    if (!ok) misses.Add("ratio");
+                }
+                if (MaxMillis != null && Median > MaxMillis) misses.Add("time");
+                long peak = Good.Select(r => r.PeakBytes).DefaultIfEmpty(-1).Max();
+                if (MaxPeakBytes != null && peak > MaxPeakBytes) misses.Add("memory");
+                if (RatioTarget == null && MaxMillis == null && MaxPeakBytes == null) return "(reference)";
+                return misses.Count == 0 ? "met" : "MISSED (" + string.Join(", ", misses) + ")";
+            }
+        }
+    }
+
+    /// <summary>Runs a path N times with a fresh GC baseline and a memory sampler around each run.</summary>
+    internal static class Measure
+    {
+        public static async Task RunAsync(Row row, int runs, Func<int, Task<RunResult>> once, Action<string> log)
+        {
+            for (int i = 0; i < runs; i++)
+            {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                RunResult result;
+                var sampler = new MemorySampler();
+                try
+                {
+                    result = await once(i);
+                }
+                catch (Exception ex)
+                {
+                    result = new RunResult { Problem = ex.GetType().Name + ": " + FirstLine(ex.Message) };
+                }
+                finally
+                {
+                    sampler.Dispose();
+                }
+                if (result.PeakBytes < 0 && result.DirectValue == null) result.PeakBytes = sampler.PeakDelta;
+                row.Runs.Add(result);
+                log(result.Problem != null
+                    ? $"  {row.Workload} {row.Path} run {i + 1}: FAILED {result.Problem}"
+                    : $"  {row.Workload} {row.Path} run {i + 1}: {row.Value(result):0.###} {row.Unit}, peak +{Mib(result.PeakBytes)}");
+            }
+        }
+
+        public static string FirstLine(string s)
+        {
+            int n = s.IndexOf('\n');
+            return n < 0 ? s : s.Substring(0, n);
+        }
+
+        public static string Mib(long bytes) => bytes < 0 ? "n/a" : (bytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB";
+
+        public static RunResult Timed(Stopwatch sw, double units) => new RunResult { Seconds = sw.Elapsed.TotalSeconds, Units = units };
+    }
+}

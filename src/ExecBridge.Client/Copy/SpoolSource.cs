@@ -1,0 +1,72 @@
+using System;
+using System.Buffers;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace ExecBridge.Client.Copy
+{
+    /// <summary>
+    /// Collects bytes produced piece by piece (e.g. pipeline input) in memory up to a limit and in a temporary
+    /// file beyond it, then serves them as a copy source. Dispose deletes the temporary file.
+    /// </summary>
+    public sealed class SpoolSource : IFileSource, IDisposable
+    {
+        private const int MemoryLimit = 8 * 1024 * 1024;
+        private Stream _stream = new MemoryStream();
+        private string? _tempFile;
+
+        public SpoolSource(string description)
+        {
+            Location = description;
+        }
+
+        public string Location { get; }
+        public long Length => _stream.Length;
+
+        public void Append(byte[] data, int offset, int count)
+        {
+            if (_tempFile == null && _stream.Length + count > MemoryLimit)
+            {
+                _tempFile = Path.Combine(Path.GetTempPath(), "execbridge-spool-" + Guid.NewGuid().ToString("N"));
+                var file = new FileStream(_tempFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+                _stream.Position = 0;
+                _stream.CopyTo(file);
+                _stream.Dispose();
+                _stream = file;
+            }
+            _stream.Write(data, offset, count);
+        }
+
+        public Task<long> OpenAsync(CancellationToken ct) => Task.FromResult(_stream.Length);
+
+        public async Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+        {
+            _stream.Position = 0;
+            var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+            try
+            {
+                long total = 0;
+                int n;
+                while ((n = await _stream.ReadAsync(buffer, 0, buffer.Length, ct).ConfigureAwait(false)) > 0)
+                {
+                    await sink(new ReadOnlyMemory<byte>(buffer, 0, n), ct).ConfigureAwait(false);
+                    total += n;
+                }
+                return total;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+
+        public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
+
+        public void Dispose()
+        {
+            _stream.Dispose();
+            if (_tempFile != null) { try { File.Delete(_tempFile); } catch { } }
+        }
+    }
+}

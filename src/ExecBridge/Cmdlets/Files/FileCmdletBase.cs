@@ -1,0 +1,108 @@
+using System;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Management.Automation;
+using System.Text;
+using System.Threading.Tasks;
+using ExecBridge.Client;
+using ExecBridge.Client.Copy;
+using ExecBridge.Client.Files;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets.Files
+{
+    /// <summary>
+    /// Shared by the file cmdlets: waits on background transfers while draining their results, per-item errors and
+    /// log lines on the pipeline thread, and shows progress at most about once a second from the counters the
+    /// transfer updates (the copy itself never waits for the host).
+    /// </summary>
+    public abstract class FileCmdletBase : ExecutorCmdlet
+    {
+        private static int _nextActivityId = 0x4542;
+
+        /// <summary>Runs 'task' to completion on the pipeline thread; outputs and errors queued by it are written as they come.</summary>
+        protected void RunTransfer(Task task, TransferProgress? progress, string activity,
+            ConcurrentQueue<object>? outputs = null, ConcurrentQueue<(Exception Error, object Target)>? errors = null)
+        {
+            int activityId = System.Threading.Interlocked.Increment(ref _nextActivityId);
+            var sinceProgress = Stopwatch.StartNew();
+            bool shown = false;
+            try
+            {
+                while (!task.Wait(100))
+                {
+                    Drain(outputs, errors);
+                    FlushLog();
+                    if (progress != null && sinceProgress.ElapsedMilliseconds >= 1000)
+                    {
+                        WriteProgress(MakeRecord(activityId, activity, progress));
+                        shown = true;
+                        sinceProgress.Restart();
+                    }
+                }
+                Drain(outputs, errors);
+            }
+            finally
+            {
+                if (shown)
+                {
+                    try { WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed }); }
+                    catch (PipelineStoppedException) { }
+                }
+            }
+            Await(task);
+        }
+
+        private void Drain(ConcurrentQueue<object>? outputs, ConcurrentQueue<(Exception Error, object Target)>? errors)
+        {
+            if (outputs != null) while (outputs.TryDequeue(out var o)) WriteObject(o);
+            if (errors != null) while (errors.TryDequeue(out var e)) WriteFailure(e.Error, e.Target);
+        }
+
+        private static ProgressRecord MakeRecord(int id, string activity, TransferProgress p)
+        {
+            long done = p.BytesDone, total = p.BytesTotal;
+            double rate = p.Rate;
+            var status = total > 0
+                ? $"{Mb(done)} of {Mb(total)} at {Mb((long)rate)}/s"
+                : $"{Mb(done)} at {Mb((long)rate)}/s";
+            if (p.FilesTotal > 1) status += $", file {Math.Min(p.FilesDone + 1, p.FilesTotal)} of {p.FilesTotal}";
+            var record = new ProgressRecord(id, activity, status) { CurrentOperation = p.CurrentItem };
+            if (total > 0) record.PercentComplete = (int)Math.Min(100, done * 100 / total);
+            var left = p.Remaining;
+            if (left.HasValue && left.Value.TotalSeconds < int.MaxValue) record.SecondsRemaining = (int)left.Value.TotalSeconds;
+            return record;
+        }
+
+        private static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
+
+        protected static RemoteItem ToItem(ExecutorClient client, RemoteFileInfo info) => new RemoteItem(client.ExecutorId, info);
+
+        /// <summary>Checks a user path is absolute and tidies it; a relative one ends the item with InvalidArgument.</summary>
+        protected static string NormalizeRemote(string path) => RemotePath.Normalize(path);
+
+        /// <summary>Get-Content style encoding names; UTF-8 without BOM by default.</summary>
+        protected static Encoding ResolveEncoding(string? name)
+        {
+            switch ((name ?? "utf8NoBOM").ToLowerInvariant())
+            {
+                case "utf8":
+                case "utf8nobom":
+                case "utf-8":
+                    return new UTF8Encoding(false);
+                case "utf8bom":
+                    return new UTF8Encoding(true);
+                case "ascii": return Encoding.ASCII;
+                case "unicode":
+                case "utf-16":
+                    return Encoding.Unicode;
+                case "bigendianunicode": return Encoding.BigEndianUnicode;
+                case "utf32": return Encoding.UTF32;
+                case "latin1": return Encoding.GetEncoding("iso-8859-1");
+                default: return Encoding.GetEncoding(name!);
+            }
+        }
+
+        public static readonly string[] EncodingNames = { "utf8", "utf8NoBOM", "utf8BOM", "ascii", "unicode", "bigendianunicode", "utf32", "latin1" };
+    }
+}

@@ -1,0 +1,102 @@
+using System;
+using System.Collections.Generic;
+using System.Management.Automation;
+using ExecBridge.Client;
+using ExecBridge.Client.Files;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets.Files
+{
+    /// <summary>
+    /// <para type="synopsis">Lists the items in a folder on an executor (optionally the whole tree).</para>
+    /// <para type="description">Symlinked folders are listed but not descended into. -Filter is a wildcard on the item name.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Get, "RemoteChildItem")]
+    [OutputType(typeof(RemoteItem))]
+    public sealed class GetRemoteChildItem : FileCmdletBase
+    {
+        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("FullName")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? Path { get; set; }
+
+        [Parameter(Position = 1)]
+        [ValidateNotNullOrEmpty]
+        public string? Filter { get; set; }
+
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>With -Recurse, how many folder levels below -Path to descend.</summary>
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int Depth { get; set; } = int.MaxValue;
+
+        [Parameter]
+        public SwitchParameter Directory { get; set; }
+
+        [Parameter]
+        public SwitchParameter File { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var client = ResolveClient();
+            var paths = Path ?? new[] { Await(EnsureCwd(client)) };
+            var pattern = Filter == null ? null : new WildcardPattern(Filter, WildcardOptions.IgnoreCase);
+            foreach (var p in paths)
+            {
+                try
+                {
+                    var root = Await(client.GetMetadataAsync(p, StopToken));
+                    if (!root.IsDirectory)
+                    {
+                        Emit(client, root, pattern);
+                        continue;
+                    }
+                    var stack = new Stack<(string Path, int Level)>();
+                    stack.Push((root.Path, 0));
+                    while (stack.Count > 0)
+                    {
+                        var (dir, level) = stack.Pop();
+                        IReadOnlyList<RemoteFileInfo> children;
+                        try
+                        {
+                            children = Await(client.ListDirectoryAsync(dir, StopToken));
+                        }
+                        catch (Exception ex) when (IsClientFailure(ex) && level > 0)
+                        {
+                            WriteFailure(ex, dir); // an unreadable subfolder does not end the listing
+                            continue;
+                        }
+                        var subfolders = new List<string>();
+                        foreach (var child in children)
+                        {
+                            Emit(client, child, pattern);
+                            if (Recurse && child.IsDirectory && !child.IsSymlink && level < Depth) subfolders.Add(child.Path);
+                        }
+                        for (int i = subfolders.Count - 1; i >= 0; i--) stack.Push((subfolders[i], level + 1));
+                    }
+                }
+                catch (Exception ex) when (IsClientFailure(ex))
+                {
+                    WriteFailure(ex, p);
+                }
+            }
+        }
+
+        private System.Threading.Tasks.Task<string> EnsureCwd(ExecutorClient client) => System.Threading.Tasks.Task.Run(async () =>
+        {
+            await client.EnsureConnectedAsync(StopToken).ConfigureAwait(false);
+            return client.Cwd ?? client.HomeDirectory ?? "/";
+        });
+
+        private void Emit(ExecutorClient client, RemoteFileInfo info, WildcardPattern? pattern)
+        {
+            if (Directory && !info.IsDirectory) return;
+            if (File && info.IsDirectory) return;
+            if (pattern != null && !pattern.IsMatch(info.Name)) return;
+            WriteObject(ToItem(client, info));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using System;
+using System.Management.Automation;
+using ExecBridge.Client;
+using ExecBridge.Infrastructure;
+
+namespace ExecBridge.Cmdlets.Files
+{
+    /// <summary>
+    /// <para type="synopsis">Removes a file or folder on an executor.</para>
+    /// <para type="description">A non-empty folder is only removed with -Recurse (which asks for confirmation like a
+    /// ConfirmImpact High cmdlet unless -Confirm:$false). A missing path is an error unless -Force. The server's
+    /// recursive, silent defaults are never used.</para>
+    /// </summary>
+    [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType(typeof(void))]
+    public sealed class RemoveRemoteItem : FileCmdletBase
+    {
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+        [Alias("FullName")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[] Path { get; set; } = Array.Empty<string>();
+
+        [Parameter]
+        public SwitchParameter Recurse { get; set; }
+
+        /// <summary>No error when the path does not exist.</summary>
+        [Parameter]
+        public SwitchParameter Force { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var client = ResolveClient();
+            foreach (var raw in Path)
+            {
+                try
+                {
+                    var path = NormalizeRemote(raw);
+                    var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
+                    if (info == null)
+                    {
+                        if (Force) continue;
+                        throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound, $"Remote path '{path}' does not exist on executor '{client.ExecutorId}'.");
+                    }
+                    bool folder = info.IsDirectory && !info.IsSymlink; // a link is removed, never its target
+                    if (folder && !Recurse && Await(client.ReadDirectoryAsync(path, StopToken)).Count > 0)
+                    {
+                        WriteError(new ErrorRecord(new RemoteDirectoryNotEmptyException(path, client.ExecutorId),
+                            "RemoteDirectoryNotEmpty", ErrorCategory.WriteError, raw));
+                        continue;
+                    }
+                    string target = $"{path} on executor '{client.ExecutorId}'";
+                    bool highImpact = folder && Recurse;
+                    if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) continue;
+                    if (highImpact && NeedsHighImpactConfirmation()
+                        && !ShouldContinue($"Remove the folder '{path}' on executor '{client.ExecutorId}' and everything in it?", "Confirm"))
+                        continue;
+                    Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
+                }
+                catch (Exception ex) when (IsClientFailure(ex))
+                {
+                    WriteFailure(ex, raw);
+                }
+            }
+        }
+
+        /// <summary>
+        /// A recursive removal behaves like ConfirmImpact High: it asks when $ConfirmPreference is High or lower,
+        /// unless -Confirm was given explicitly (then ShouldProcess already decided) or -WhatIf is on.
+        /// </summary>
+        private bool NeedsHighImpactConfirmation()
+        {
+            if (MyInvocation.BoundParameters.ContainsKey("Confirm") || MyInvocation.BoundParameters.ContainsKey("WhatIf")) return false;
+            var pref = GetVariableValue("ConfirmPreference");
+            if (pref is PSObject pso) pref = pso.BaseObject;
+            ConfirmImpact level = ConfirmImpact.High;
+            if (pref is ConfirmImpact ci) level = ci;
+            else if (pref != null && Enum.TryParse(pref.ToString(), true, out ConfirmImpact parsed)) level = parsed;
+            // At Medium or lower ShouldProcess (ConfirmImpact Medium) has already asked.
+            return level == ConfirmImpact.High;
+        }
+    }
+}
