@@ -84,6 +84,7 @@ namespace ExecBridge.Bench
         public long PeakBytes = -1;
         public string? Problem;
         public double? DirectValue; // for W7, a value measured by a child process (ms)
+        public long AllocatedBytes = -1; // managed allocations of the whole process during the run (all threads)
     }
 
     /// <summary>A row of the table: one workload through one path.</summary>
@@ -172,8 +173,14 @@ namespace ExecBridge.Bench
     /// <summary>Runs a path N times with a fresh GC baseline and a memory sampler around each run.</summary>
     internal static class Measure
     {
-        public static async Task RunAsync(Row row, int runs, Func<int, Task<RunResult>> once, Action<string> log)
+        public static async Task RunAsync(Row row, int runs, Func<int, Task<RunResult>> once, Action<string> log, bool warmup)
         {
+            if (warmup)
+            {
+                // One discarded run first: JIT, tiering, pooled buffers and the page cache settle before timing.
+                try { var w = await once(-1); log($"  {row.Workload} {row.Path} warm-up: {(w.Problem ?? row.Value(w).ToString("0.###") + " " + row.Unit)}"); }
+                catch (Exception ex) { log($"  {row.Workload} {row.Path} warm-up failed: {FirstLine(ex.Message)}"); }
+            }
             for (int i = 0; i < runs; i++)
             {
                 GC.Collect();
@@ -181,9 +188,11 @@ namespace ExecBridge.Bench
                 GC.Collect();
                 RunResult result;
                 var sampler = new MemorySampler();
+                long allocatedBefore = GC.GetTotalAllocatedBytes(true);
                 try
                 {
                     result = await once(i);
+                    result.AllocatedBytes = GC.GetTotalAllocatedBytes(true) - allocatedBefore;
                 }
                 catch (Exception ex)
                 {
@@ -197,7 +206,7 @@ namespace ExecBridge.Bench
                 row.Runs.Add(result);
                 log(result.Problem != null
                     ? $"  {row.Workload} {row.Path} run {i + 1}: FAILED {result.Problem}"
-                    : $"  {row.Workload} {row.Path} run {i + 1}: {row.Value(result):0.###} {row.Unit}, peak +{Mib(result.PeakBytes)}");
+                    : $"  {row.Workload} {row.Path} run {i + 1}: {row.Value(result):0.###} {row.Unit}, peak +{Mib(result.PeakBytes)}, allocated {Mib(result.AllocatedBytes)}");
             }
         }
 

@@ -100,13 +100,13 @@ namespace ExecBridge.Bench
         internal static string Table(IReadOnlyList<Row> rows)
         {
             var sb = new StringBuilder();
-            sb.AppendLine("| workload | path | median | min–max | ratio to floor | peak memory | target | verdict | notes |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            sb.AppendLine("| workload | path | median | min–max | ratio to floor | peak memory | allocated/run | target | verdict | notes |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
             foreach (var r in rows)
             {
                 if (r.NotAvailable != null)
                 {
-                    sb.AppendLine($"| {r.Workload} | {r.Path} | {r.NotAvailable} | | | | {TargetText(r)} | – | |");
+                    sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {r.NotAvailable} | | | | | {TargetText(r)} | – | |");
                     continue;
                 }
                 var values = r.Good.Select(r.Value).ToList();
@@ -114,13 +114,17 @@ namespace ExecBridge.Bench
                 string range = values.Count == 0 ? "" : $"{Fmt(values.Min())}–{Fmt(values.Max())}";
                 string ratio = r.Ratio == null ? (r.Floor == null && r.Kind != MetricKind.Millis ? "1.00× (floor)" : "") : $"{r.Ratio:0.00}×";
                 long peak = r.Good.Select(x => x.PeakBytes).DefaultIfEmpty(-1).Max();
+                var allocs = r.Good.Where(x => x.AllocatedBytes >= 0).Select(x => x.AllocatedBytes).OrderBy(x => x).ToList();
+                string alloc = allocs.Count == 0 ? "n/a" : Measure.Mib(allocs[allocs.Count / 2]);
                 string notes = r.Note ?? "";
                 int n = r.Runs.Count, bad = r.Runs.Count(x => x.Problem != null);
                 notes = $"{n} run(s){(bad > 0 ? $", {bad} FAILED" : "")}" + (notes.Length > 0 ? "; " + notes : "");
-                sb.AppendLine($"| {r.Workload} | {r.Path} | {median} | {range} | {ratio} | {(peak < 0 ? "n/a" : "+" + Measure.Mib(peak))} | {TargetText(r)} | {r.Verdict} | {notes} |");
+                sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {median} | {range} | {ratio} | {(peak < 0 ? "n/a" : "+" + Measure.Mib(peak))} | {alloc} | {TargetText(r)} | {r.Verdict} | {Cell(notes)} |");
             }
             return sb.ToString();
         }
+
+        private static string Cell(string s) => s.Replace("|", "\\|");
 
         private static string TargetText(Row r)
         {
@@ -240,8 +244,18 @@ namespace ExecBridge.Bench
                         sw.Stop();
                         PsEngine.ThrowIfErrors(ps);
                     }
-                    Console.WriteLine(FormattableString.Invariant($"RESULT import={import:0.000} connect={sw.Elapsed.TotalMilliseconds:0.000}"));
-                    using (var ps = PowerShell.Create()) { ps.Runspace = rs; ps.AddScript("Disconnect-ExecBridge -ExecutorId w7").Invoke(); }
+                    double first = sw.Elapsed.TotalMilliseconds;
+                    using (var ps = PowerShell.Create())
+                    {
+                        ps.Runspace = rs;
+                        ps.AddScript("$null = Connect-ExecBridge -Uri $args[0] -ExecutorId w7b").AddArgument(uri);
+                        sw.Restart();
+                        ps.Invoke();
+                        sw.Stop();
+                        PsEngine.ThrowIfErrors(ps);
+                    }
+                    Console.WriteLine(FormattableString.Invariant($"RESULT import={import:0.000} connect={first:0.000} connect2={sw.Elapsed.TotalMilliseconds:0.000}"));
+                    using (var ps = PowerShell.Create()) { ps.Runspace = rs; ps.AddScript("Disconnect-ExecBridge -ExecutorId w7; Disconnect-ExecBridge -ExecutorId w7b").Invoke(); }
                     return 0;
                 }
                 case "client":
@@ -250,7 +264,12 @@ namespace ExecBridge.Bench
                     using var c = new ExecutorClient(new ExecutorEndpoint("w7", uri, null));
                     await c.EnsureConnectedAsync(CancellationToken.None);
                     sw.Stop();
-                    Console.WriteLine(FormattableString.Invariant($"RESULT connect={sw.Elapsed.TotalMilliseconds:0.000}"));
+                    double first = sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    using var c2 = new ExecutorClient(new ExecutorEndpoint("w7b", uri, null));
+                    await c2.EnsureConnectedAsync(CancellationToken.None);
+                    sw.Stop();
+                    Console.WriteLine(FormattableString.Invariant($"RESULT connect={first:0.000} connect2={sw.Elapsed.TotalMilliseconds:0.000}"));
                     return 0;
                 }
                 case "floor":
@@ -258,7 +277,11 @@ namespace ExecBridge.Bench
                     sw.Start();
                     using var b = await BareClient.ConnectAsync(uri, CancellationToken.None);
                     sw.Stop();
-                    Console.WriteLine(FormattableString.Invariant($"RESULT connect={sw.Elapsed.TotalMilliseconds:0.000}"));
+                    double first = sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    using var b2 = await BareClient.ConnectAsync(uri, CancellationToken.None);
+                    sw.Stop();
+                    Console.WriteLine(FormattableString.Invariant($"RESULT connect={first:0.000} connect2={sw.Elapsed.TotalMilliseconds:0.000}"));
                     return 0;
                 }
                 default:

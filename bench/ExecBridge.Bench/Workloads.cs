@@ -86,7 +86,7 @@ namespace ExecBridge.Bench
             return row;
         }
 
-        private Task Run(Row row, Func<int, Task<RunResult>> once, int? runs = null) => Measure.RunAsync(row, runs ?? _o.Runs, once, _log);
+        private Task Run(Row row, Func<int, Task<RunResult>> once, int? runs = null) => Measure.RunAsync(row, runs ?? _o.Runs, once, _log, !_o.Quick);
 
         // ======================================================================================== W2
 
@@ -340,7 +340,9 @@ namespace ExecBridge.Bench
                 var conn = PsConnect("w4");
                 var iss = InitialSessionState.CreateDefault2();
                 iss.ImportPSModule(new[] { Peers.ModuleManifest });
-                using var pool = RunspaceFactory.CreateRunspacePool(callers, callers, iss, null);
+                using var pool = RunspaceFactory.CreateRunspacePool(iss);
+                pool.SetMaxRunspaces(callers);
+                pool.SetMinRunspaces(callers);
                 pool.Open();
                 const string script = "param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Get-RemoteItem -Path $p -Connection $c }";
                 void RunAll(int n)
@@ -600,17 +602,17 @@ namespace ExecBridge.Bench
             var cmdlets = AddRow(label, "cmdlets", MetricKind.Throughput, floor);
             cmdlets.RatioTarget = 0.9;
             cmdlets.MaxPeakBytes = memLimit;
-            string? upload = Ps.HasCommand("Set-RemoteFile") && Ps.HasParameter("Set-RemoteFile", "LiteralPath") ? "Set-RemoteFile" : null;
-            if (upload == null) cmdlets.NotAvailable = NotImplemented + ": Set-RemoteFile / Copy-RemoteItem upload";
+            if (!Ps.HasCommand("Copy-RemoteItem")) cmdlets.NotAvailable = NotImplemented + ": Copy-RemoteItem";
+            else if (!Ps.HasParameter("Copy-RemoteItem", "ToExecutor")) cmdlets.NotAvailable = "n/a (Copy-RemoteItem has no -ToExecutor)";
             else
             {
-                cmdlets.Note = "Set-RemoteFile";
-                var conn = PsConnect("w5");
+                cmdlets.Note = "Copy-RemoteItem -Path local -Destination remote -ToExecutor -Force";
+                PsConnect("w5");
                 await Run(cmdlets, run =>
                 {
                     string dst = Path.Combine(_dir, "w5-cmdlets.bin");
                     var sw = Stopwatch.StartNew();
-                    Ps.Run("param($c, $s, $d) $null = Set-RemoteFile -LiteralPath $s -Destination $d -Connection $c -Force", conn, src, dst);
+                    Ps.Run("param($s, $d) $null = Copy-RemoteItem -Path $s -Destination $d -ToExecutor w5 -Force", src, dst);
                     sw.Stop();
                     return Task.FromResult(Verify(Measure.Timed(sw, size), dst, size, run));
                 });
@@ -648,16 +650,28 @@ namespace ExecBridge.Bench
             clientConnect.Note = "new ExecutorClient + EnsureConnectedAsync (adds the dialect probe), cold";
             cmdConnect.Floor = floorConnect;
 
+            var cmd2 = AddRow("W7 second connect (same process, warm)", "cmdlets", MetricKind.Millis);
+            cmd2.Note = "a second Connect-ExecBridge (another executor id) in the same runspace";
+            var floor2 = AddRow("W7 second connect (same process, warm)", "floor", MetricKind.Millis);
+            var client2 = AddRow("W7 second connect (same process, warm)", "client", MetricKind.Millis, floor2);
+            client2.Note = "includes the dialect probe (fs/getMetadata of file:///)";
+            cmd2.Floor = floor2;
+
+            static RunResult From(ChildResult r, string key) =>
+                new RunResult { DirectValue = r.TryGetValue(key, out var v) ? v : null, Problem = r.ContainsKey(key) ? null : "child failed: " + r.Error };
             for (int i = 0; i < _o.Runs; i++)
             {
                 var ps = await ChildAsync("cmdlets");
-                import.Runs.Add(new RunResult { DirectValue = ps.TryGetValue("import", out var a) ? a : null, Problem = ps.ContainsKey("import") ? null : "child failed: " + ps.Error });
-                cmdConnect.Runs.Add(new RunResult { DirectValue = ps.TryGetValue("connect", out var b) ? b : null, Problem = ps.ContainsKey("connect") ? null : "child failed: " + ps.Error });
                 var fl = await ChildAsync("floor");
-                floorConnect.Runs.Add(new RunResult { DirectValue = fl.TryGetValue("connect", out var d) ? d : null, Problem = fl.ContainsKey("connect") ? null : "child failed: " + fl.Error });
                 var cl = await ChildAsync("client");
-                clientConnect.Runs.Add(new RunResult { DirectValue = cl.TryGetValue("connect", out var e) ? e : null, Problem = cl.ContainsKey("connect") ? null : "child failed: " + cl.Error });
-                _log($"  W7 run {i + 1}: import {Show(ps, "import")} ms, Connect-ExecBridge {Show(ps, "connect")} ms, floor connect {Show(fl, "connect")} ms, client connect {Show(cl, "connect")} ms");
+                import.Runs.Add(From(ps, "import"));
+                cmdConnect.Runs.Add(From(ps, "connect"));
+                floorConnect.Runs.Add(From(fl, "connect"));
+                clientConnect.Runs.Add(From(cl, "connect"));
+                cmd2.Runs.Add(From(ps, "connect2"));
+                floor2.Runs.Add(From(fl, "connect2"));
+                client2.Runs.Add(From(cl, "connect2"));
+                _log($"  W7 run {i + 1}: import {Show(ps, "import")} ms, Connect-ExecBridge {Show(ps, "connect")}/{Show(ps, "connect2")} ms, floor connect {Show(fl, "connect")}/{Show(fl, "connect2")} ms, client connect {Show(cl, "connect")}/{Show(cl, "connect2")} ms (first/second)");
             }
         }
 

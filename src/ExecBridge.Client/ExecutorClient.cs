@@ -59,7 +59,7 @@ namespace ExecBridge.Client
         public ExecutorClient(ExecutorEndpoint endpoint, ILogger? logger = null)
         {
             Endpoint = endpoint;
-            _logger = logger ?? NullLogger.Instance;
+            _logger = logger ?? Logging.QueueLogger.Instance;
         }
 
         public ExecutorEndpoint Endpoint { get; }

@@ -98,7 +98,7 @@ namespace ExecBridge.Cmdlets
                     RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
                     ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
                 };
-                var client = new ExecutorClient(endpoint, Logger) { OwnedResource = local };
+                var client = new ExecutorClient(endpoint) { OwnedResource = local };
                 try
                 {
                     Await(client.EnsureConnectedAsync(StopToken));

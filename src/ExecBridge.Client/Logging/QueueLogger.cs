@@ -3,21 +3,24 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using Microsoft.Extensions.Logging;
 
-namespace ExecBridge.Infrastructure
+namespace ExecBridge.Client.Logging
 {
+    /// <summary>How important a log line is; mirrors LogLevel so callers need no logging-package types.</summary>
+    public enum LogSeverity { Trace = 0, Debug = 1, Information = 2, Warning = 3, Error = 4, Critical = 5, None = 6 }
+
     /// <summary>
-    /// Log lines from background threads go into queues that cmdlets drain on the pipeline thread as
-    /// Verbose/Debug records; nothing here ever calls Write*.
+    /// The client's default logger: lines from background threads go into queues that cmdlets drain on the
+    /// pipeline thread as Verbose/Debug records. Nothing here knows PowerShell.
     /// </summary>
-    internal sealed class QueueLogger : ILogger
+    public sealed class QueueLogger : ILogger
     {
         public static readonly QueueLogger Instance = new QueueLogger();
 
-        private readonly ConcurrentDictionary<ConcurrentQueue<LogLine>, LogLevel> _sinks = new ConcurrentDictionary<ConcurrentQueue<LogLine>, LogLevel>();
+        private readonly ConcurrentDictionary<ConcurrentQueue<LogLine>, LogSeverity> _sinks = new ConcurrentDictionary<ConcurrentQueue<LogLine>, LogSeverity>();
         private volatile int _minimum = (int)LogLevel.None;
 
         /// <summary>Starts collecting lines at or above minimumLevel (Debug only when the cmdlet runs with -Debug).</summary>
-        public void Attach(ConcurrentQueue<LogLine> sink, LogLevel minimumLevel)
+        public void Attach(ConcurrentQueue<LogLine> sink, LogSeverity minimumLevel)
         {
             _sinks[sink] = minimumLevel;
             Recompute();
@@ -43,9 +46,9 @@ namespace ExecBridge.Infrastructure
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             if (!IsEnabled(logLevel)) return;
-            var line = new LogLine(logLevel, formatter(state, exception));
+            var line = new LogLine((LogSeverity)logLevel, formatter(state, exception));
             foreach (var pair in _sinks)
-                if (logLevel >= pair.Value && pair.Key.Count < 10000) pair.Key.Enqueue(line);
+                if ((int)logLevel >= (int)pair.Value && pair.Key.Count < 10000) pair.Key.Enqueue(line);
         }
 
         private sealed class NullScope : IDisposable
@@ -55,15 +58,15 @@ namespace ExecBridge.Infrastructure
         }
     }
 
-    internal readonly struct LogLine
+    public readonly struct LogLine
     {
-        public LogLine(LogLevel level, string message)
+        public LogLine(LogSeverity level, string message)
         {
             Level = level;
             Message = message;
         }
 
-        public LogLevel Level { get; }
+        public LogSeverity Level { get; }
         public string Message { get; }
     }
 }
