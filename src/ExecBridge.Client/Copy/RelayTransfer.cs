@@ -38,6 +38,7 @@ namespace ExecBridge.Client.Copy
     internal sealed class RelayTransfer
     {
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false);
+        private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
         private readonly ExecutorClient _src;
         private readonly ExecutorClient _dst;
         private readonly CrossExecutorCopyOptions _options;
@@ -313,15 +314,19 @@ namespace ExecBridge.Client.Copy
             var watcher = watchPath == null ? Task.CompletedTask : WatchAsync(_dst, watchPath, onProgress, pair.Token);
 
             var pending = new List<Task<SideResult>> { upTask, downTask };
+            bool stopping = false;
             while (pending.Count > 0)
             {
                 var first = await Task.WhenAny(pending).ConfigureAwait(false);
                 pending.Remove(first);
                 bool failed = first.IsFaulted || first.IsCanceled || first.Result.Exit != 0;
-                if (failed && !pair.IsCancellationRequested)
+                if (failed && !stopping && pending.Count > 0)
                 {
+                    // The other side usually fails on its own within moments (and says why, e.g. the relay's HTTP
+                    // status); give it that, then terminate it.
+                    stopping = true;
                     Log(first == upTask ? "The uploader failed; stopping the downloader." : "The downloader failed; stopping the uploader.");
-                    pair.Cancel();
+                    pair.CancelAfter(StopGrace);
                 }
             }
             pair.Cancel();

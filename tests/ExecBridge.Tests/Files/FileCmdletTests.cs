@@ -333,11 +333,12 @@ namespace ExecBridge.Tests.Files
         }
 
         [Fact]
+        [System.Runtime.Versioning.SupportedOSPlatform("linux")]
         public async Task Permission_denied_is_reported()
         {
-            // Root ignores file modes, so the executor runs as 'nobody' here (setpriv), reading a mode-000 file.
-            if (Environment.UserName != "root" && !File.Exists("/usr/bin/setpriv"))
-                return; // cannot arrange a non-root executor on this machine
+            // Root ignores file modes, so the executor is started as 'nobody' with setpriv (which needs root) and reads a mode-000 file.
+            Assert.True(Environment.UserName == "root" && File.Exists("/usr/bin/setpriv"),
+                "This test needs root and setpriv to run an executor as an unprivileged user.");
             var dir = NewDir("perm");
             var home = Path.Combine(dir, "home");
             Directory.CreateDirectory(home);
