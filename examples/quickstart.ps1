@@ -31,10 +31,10 @@ try {
     "[3] Process ended: state $($proc.State), exit code $($proc.ExitCode)"
 
     # 4. An interactive process: stdin stays open for Send-RemoteInput. The protocol cannot send EOF,
-    #    so the process is ended in-band (here: the shell's own 'exit').
+    #    so the process is ended in-band (here: the shell's own 'exit'; Stop-RemoteProcess also works).
     $shell = Start-RemoteProcess -FilePath sh -Interactive
-    Send-RemoteInput -Process $shell -InputObject 'read name; echo "nice to meet you, $name"'
-    'ExecBridge', 'exit 0' | Send-RemoteInput -Process $shell
+    Send-RemoteInput -Process $shell -InputObject 'name=ExecBridge'
+    'echo "nice to meet you, $name"', 'exit 0' | Send-RemoteInput -Process $shell
     $reply = Receive-RemoteOutput -Process $shell -Wait
     "[4] The interactive shell answered: $reply (exit code $($shell.ExitCode))"
 

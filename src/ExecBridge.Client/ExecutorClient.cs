@@ -271,8 +271,12 @@ namespace ExecBridge.Client
 
         private void FailLiveProcesses(ExecBridgeException failure)
         {
+            // Each process gets its own error naming it and how far its output got, so the caller knows what was lost.
             foreach (var handle in _processes.Values)
-                if (!handle.IsFinished) handle.OnFailure(failure);
+                if (!handle.IsFinished)
+                    handle.OnFailure(new ExecBridgeException(failure.Kind,
+                        $"{failure.Message} Process '{handle.ProcessId}': output after the {handle.BytesReceived} bytes received (seq {handle.HighestSeq}) and its exit code are lost.",
+                        failure.InnerException ?? failure));
         }
 
         public void Dispose()

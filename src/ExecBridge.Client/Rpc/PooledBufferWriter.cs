@@ -20,6 +20,13 @@ namespace ExecBridge.Client.Rpc
 
         public void Advance(int count) => _written += count;
 
+        /// <summary>Empties the writer for reuse; false when its array grew beyond maxRetained (dispose it instead).</summary>
+        public bool Reset(int maxRetained)
+        {
+            _written = 0;
+            return _buffer.Length <= maxRetained;
+        }
+
         public Memory<byte> GetMemory(int sizeHint = 0)
         {
             Ensure(sizeHint);

@@ -1,6 +1,7 @@
 using System;
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -27,8 +28,9 @@ namespace ExecBridge.Client.Rpc
         private static readonly Regex StatusCodePattern = new Regex(@"status code '(\d{3})'", RegexOptions.Compiled);
 
         private readonly ClientWebSocket _socket;
-        private readonly ConcurrentDictionary<long, TaskCompletionSource<RpcMessage>> _pending =
-            new ConcurrentDictionary<long, TaskCompletionSource<RpcMessage>>();
+        private readonly ConcurrentDictionary<long, PendingCall> _pending = new ConcurrentDictionary<long, PendingCall>();
+        private Timer? _sweeper;
+        private int _receiveSizeHint = 64 * 1024;
         private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
         private readonly CancellationTokenSource _lifetime = new CancellationTokenSource();
         private readonly ILogger _logger;
@@ -97,7 +99,8 @@ namespace ExecBridge.Client.Rpc
                     return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused,
                         $"The executor at {safe} refused the WebSocket upgrade (HTTP {status}).");
                 }
-                if (e is SocketException se)
+                // Our own connect deadline cancels the socket with ECANCELED ("Operation canceled"): that is a timeout.
+                if (e is SocketException se && !timedOut)
                     return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused,
                         $"Could not connect to {safe}: {se.Message}");
             }
@@ -112,50 +115,123 @@ namespace ExecBridge.Client.Rpc
             CancellationToken cancellationToken)
         {
             ThrowIfClosed(method);
+            cancellationToken.ThrowIfCancellationRequested();
             long id = Interlocked.Increment(ref _nextId);
-            var tcs = new TaskCompletionSource<RpcMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _pending[id] = tcs;
+            var call = new PendingCall(method, timeout);
+            _pending[id] = call;
             try
             {
-                using (var body = new PooledBufferWriter())
+                var request = RequestWriter.Rent();
+                try
                 {
-                    using (var w = new Utf8JsonWriter(body))
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("jsonrpc", "2.0");
-                        w.WriteNumber("id", id);
-                        w.WriteString("method", method);
-                        w.WritePropertyName("params");
-                        if (writeParams == null) { w.WriteStartObject(); w.WriteEndObject(); }
-                        else writeParams(w);
-                        w.WriteEndObject();
-                    }
+                    var w = request.Writer;
+                    w.WriteStartObject();
+                    w.WriteString("jsonrpc", "2.0");
+                    w.WriteNumber("id", id);
+                    w.WriteString("method", method);
+                    w.WritePropertyName("params");
+                    if (writeParams == null) { w.WriteStartObject(); w.WriteEndObject(); }
+                    else writeParams(w);
+                    w.WriteEndObject();
+                    w.Flush();
                     // Params are never logged: they can carry file contents and stdin; headers never are logged at all.
-                    if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, body.WrittenCount);
-                    await SendAsync(body.WrittenSegment, method, cancellationToken).ConfigureAwait(false);
+                    if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, request.Buffer.WrittenCount);
+                    await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    RequestWriter.Return(request);
                 }
 
-                // Cancellation is purely local: $/cancelRequest would make the server drop the connection.
-                using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                if (timeout != Timeout.InfiniteTimeSpan) timeoutCts.CancelAfter(timeout);
-                var tcsTask = tcs.Task;
-                using (timeoutCts.Token.Register(() => tcs.TrySetCanceled()))
+                // The deadline is enforced by one shared sweeper, not a timer per call. Cancellation is purely
+                // local: $/cancelRequest would make the server drop the connection.
+                call.Arm();
+                EnsureSweeper();
+                var registration = cancellationToken.CanBeCanceled
+                    ? cancellationToken.Register(state => ((PendingCall)state!).Completion.TrySetCanceled(), call)
+                    : default;
+                try
                 {
-                    try
-                    {
-                        var message = await tcsTask.ConfigureAwait(false);
-                        return CheckError(method, message);
-                    }
-                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && tcsTask.IsCanceled)
-                    {
-                        throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
-                            $"The executor did not answer {method} within {timeout.TotalSeconds:0.###} s.");
-                    }
+                    var message = await call.Completion.Task.ConfigureAwait(false);
+                    return CheckError(method, message);
+                }
+                finally
+                {
+                    registration.Dispose();
                 }
             }
             finally
             {
                 _pending.TryRemove(id, out _);
+            }
+        }
+
+        private void EnsureSweeper()
+        {
+            if (_sweeper != null) return;
+            var timer = new Timer(_ => SweepTimeouts(), null, Timeout.Infinite, Timeout.Infinite);
+            if (Interlocked.CompareExchange(ref _sweeper, timer, null) != null) { timer.Dispose(); return; }
+            timer.Change(SweepInterval, SweepInterval);
+        }
+
+        private void SweepTimeouts()
+        {
+            long now = Stopwatch.GetTimestamp();
+            foreach (var pair in _pending)
+            {
+                var call = pair.Value;
+                if (now < call.Deadline || !_pending.TryRemove(pair.Key, out _)) continue;
+                call.Completion.TrySetException(new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                    $"The executor did not answer {call.Method} within {call.Timeout.TotalSeconds:0.###} s."));
+            }
+        }
+
+        private const int SweepInterval = 50;
+
+        private sealed class PendingCall
+        {
+            public PendingCall(string method, TimeSpan timeout)
+            {
+                Method = method;
+                Timeout = timeout;
+            }
+
+            public readonly TaskCompletionSource<RpcMessage> Completion =
+                new TaskCompletionSource<RpcMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+            public string Method { get; }
+            public TimeSpan Timeout { get; }
+            public long Deadline = long.MaxValue;
+
+            /// <summary>Starts the clock once the request is on the wire.</summary>
+            public void Arm()
+            {
+                if (Timeout == System.Threading.Timeout.InfiniteTimeSpan) return;
+                Volatile.Write(ref Deadline, Stopwatch.GetTimestamp() + (long)(Timeout.TotalSeconds * Stopwatch.Frequency));
+            }
+        }
+
+        /// <summary>Request buffers and JSON writers are reused across calls instead of allocated per call.</summary>
+        private sealed class RequestWriter
+        {
+            private static readonly ConcurrentBag<RequestWriter> Pool = new ConcurrentBag<RequestWriter>();
+
+            public PooledBufferWriter Buffer { get; } = new PooledBufferWriter();
+            public Utf8JsonWriter Writer { get; }
+
+            private RequestWriter() => Writer = new Utf8JsonWriter(Buffer);
+
+            public static RequestWriter Rent()
+            {
+                if (!Pool.TryTake(out var r)) r = new RequestWriter();
+                return r;
+            }
+
+            public static void Return(RequestWriter r)
+            {
+                r.Writer.Reset(r.Buffer);
+                // Huge requests (file blocks) give their big array back to the pool rather than keeping it here.
+                if (!r.Buffer.Reset(maxRetained: 256 * 1024) || Pool.Count > 32) { r.Buffer.Dispose(); return; }
+                Pool.Add(r);
             }
         }
 
@@ -246,7 +322,9 @@ namespace ExecBridge.Client.Rpc
 
                     var messageBuffer = buffer;
                     int messageLength = length;
-                    buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+                    // Size the next buffer like this one, so a stream of 1 MiB blocks is not regrown and copied each time.
+                    _receiveSizeHint = messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, 8 * 1024 * 1024) : 64 * 1024;
+                    buffer = ArrayPool<byte>.Shared.Rent(_receiveSizeHint);
                     length = 0;
                     Dispatch(messageBuffer, messageLength);
                 }
@@ -310,11 +388,11 @@ namespace ExecBridge.Client.Rpc
             }
 
             if (root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.Number
-                && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var waiter))
+                && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var call))
             {
                 if (_logger.IsEnabled(LogLevel.Debug))
                     _logger.LogDebug("<- {Kind} #{Id} ({Bytes} bytes)", root.TryGetProperty("error", out _) ? "error" : "result", id, length);
-                if (!waiter.TrySetResult(message)) message.Dispose();
+                if (!call.Completion.TrySetResult(message)) message.Dispose();
                 return;
             }
 
@@ -330,8 +408,9 @@ namespace ExecBridge.Client.Rpc
             try { _lifetime.Cancel(); } catch (ObjectDisposedException) { }
             foreach (var pair in _pending)
             {
-                if (_pending.TryRemove(pair.Key, out var waiter)) waiter.TrySetException(reason);
+                if (_pending.TryRemove(pair.Key, out var call)) call.Completion.TrySetException(reason);
             }
+            Interlocked.Exchange(ref _sweeper, null)?.Dispose();
             try { _socket.Abort(); } catch { }
             try { Closed?.Invoke(reason); } catch (Exception ex) { _logger.LogWarning("Close handler failed: {Error}", ex.Message); }
         }

@@ -36,9 +36,11 @@ namespace ExecBridge.Tests.Faults
             public TimeSpan Elapsed;
         }
 
-        internal readonly record struct Snapshot(int Threads, int Sockets, long ManagedBytes)
+        /// <summary>Threads of the process, of them thread-pool threads (which retire on their own after ~20 s idle), sockets, heap.</summary>
+        internal readonly record struct Snapshot(int Threads, int PoolThreads, int Sockets, long ManagedBytes)
         {
-            public override string ToString() => $"threads={Threads} sockets={Sockets} managed={ManagedBytes / 1024} KiB";
+            public int OwnThreads => Threads - PoolThreads;
+            public override string ToString() => $"threads={Threads} (thread pool {PoolThreads}) sockets={Sockets} managed={ManagedBytes / 1024} KiB";
         }
 
         internal static async Task<Snapshot> SettleAndMeasureAsync()
@@ -60,7 +62,7 @@ namespace ExecBridge.Tests.Faults
                 }
                 catch { }
             }
-            return new Snapshot(self.Threads.Count, sockets, GC.GetTotalMemory(true));
+            return new Snapshot(self.Threads.Count, ThreadPool.ThreadCount, sockets, GC.GetTotalMemory(true));
         }
 
         /// <summary>Children of a pid, from `ps -eo pid,ppid,comm`.</summary>
@@ -204,8 +206,9 @@ namespace ExecBridge.Tests.Faults
         public async Task EightThreadsOnOneClientWithRandomCutsLeaveNothingBehind(string version)
         {
             using var server = await ExecServer.StartAsync(version);
-            // Warm-up without faults: JIT, pools and the thread pool reach their working size before the baseline.
-            await RunSoakAsync(server, threads: 8, callsPerThread: 100, cyclesPerThread: 5, cuts: false);
+            // A first identical round is the warm-up: JIT, ArrayPool buckets and the thread pool reach their working
+            // size, so the second round's growth is what the client keeps per round, i.e. a leak.
+            var warmup = await RunSoakAsync(server, threads: 8, callsPerThread: 1000, cyclesPerThread: 50, cuts: true);
             var before = await SettleAndMeasureAsync();
 
             var stats = await RunSoakAsync(server, threads: 8, callsPerThread: 1000, cyclesPerThread: 50, cuts: true);
@@ -216,10 +219,12 @@ namespace ExecBridge.Tests.Faults
             await Task.Delay(1000); // let the thread pool and sockets settle
             var after = await SettleAndMeasureAsync();
 
-            int leakedThreads = Math.Max(0, after.Threads - before.Threads);
+            // Thread-pool threads are not the client's: the pool grows under 8 blocking workers and shrinks by itself.
+            int leakedThreads = Math.Max(0, after.OwnThreads - before.OwnThreads);
             int leakedSockets = Math.Max(0, after.Sockets - before.Sockets);
             double memoryGrowth = (after.ManagedBytes - before.ManagedBytes) / (double)before.ManagedBytes;
-            long leaks = children.Count + (leakedThreads > 4 ? leakedThreads : 0) + leakedSockets + (memoryGrowth > 0.10 ? 1 : 0);
+            long leaks = children.Count + (leakedThreads > 2 ? leakedThreads : 0) + (leakedSockets > 1 ? leakedSockets : 0) + (memoryGrowth > 0.10 ? 1 : 0);
+            _out.WriteLine($"[{version}] warm-up round {warmup.Elapsed.TotalSeconds:0.0} s: calls={warmup.Calls} processes={warmup.ProcessesStarted} faults={warmup.Faults}");
             _out.WriteLine($"[{version}] soak {stats.Elapsed.TotalSeconds:0.0} s: calls={stats.Calls} (retried {stats.CallRetries}), " +
                            $"processes started={stats.ProcessesStarted} (start retries {stats.StartRetries}) exited={stats.ProcessesExited} " +
                            $"reported failures={stats.ProcessFailures}, bytes verified={stats.BytesVerified}, faults injected={stats.Faults}, " +
@@ -227,7 +232,8 @@ namespace ExecBridge.Tests.Faults
             _out.WriteLine($"[{version}] failure kinds: {string.Join(", ", stats.FailureKinds.Select(p => $"{p.Key}={p.Value}"))}");
             _out.WriteLine($"[{version}] before {before}; after {after}; memory growth {memoryGrowth:P1}; server children left: {children.Count} {string.Join("; ", children)}");
             foreach (var p in stats.Problems.Take(10)) _out.WriteLine($"[{version}] problem: {p}");
-            FaultFigures.Add(faults: stats.Faults, bytesVerified: stats.BytesVerified, calls: stats.Calls + stats.ProcessesStarted, leaks: leaks);
+            FaultFigures.Add(faults: stats.Faults + warmup.Faults, bytesVerified: stats.BytesVerified + warmup.BytesVerified,
+                calls: stats.Calls + stats.ProcessesStarted + warmup.Calls + warmup.ProcessesStarted, leaks: leaks);
             _out.WriteLine(FaultFigures.Summary);
 
             Assert.Empty(stats.Problems);
@@ -237,7 +243,7 @@ namespace ExecBridge.Tests.Faults
             Assert.True(stats.Faults >= 3, $"only {stats.Faults} cuts happened: the soak was too short to mean anything");
             Assert.Empty(children);
             Assert.True(leakedSockets <= 1, $"sockets: {before.Sockets} -> {after.Sockets}");
-            Assert.True(leakedThreads <= 4, $"threads: {before.Threads} -> {after.Threads}");
+            Assert.True(leakedThreads <= 2, $"non-pool threads: {before.OwnThreads} -> {after.OwnThreads}");
             Assert.True(memoryGrowth <= 0.10, $"managed memory grew {memoryGrowth:P1} ({before.ManagedBytes} -> {after.ManagedBytes})");
         }
     }

@@ -62,7 +62,7 @@ namespace ExecBridge.Tests.Faults
         protected static readonly TimeSpan TestDeadline = TimeSpan.FromSeconds(25);
 
         /// <summary>3000 numbered lines over a few seconds: 33,000 known bytes.</summary>
-        internal const string NumberedLines = "for i in $(seq 1 3000); do printf 'line %05d\\n' $i; sleep 0.001; done";
+        internal const string NumberedLines = "for i in $(seq 1 3000); do printf 'line %05d\\n' $i; if (( i % 10 == 0 )); then sleep 0.01; fi; done";
 
         private readonly FaultServerFixture _f;
         private readonly ITestOutputHelper _out;
@@ -154,9 +154,9 @@ namespace ExecBridge.Tests.Faults
             var expected = ExpectedNumberedLines();
 
             var handle = await client.StartProcessAsync(Sh(NumberedLines), CancellationToken.None);
-            if (how == Cut.AfterBytes) proxy.CutAfterBytes(8_000);   // mid-frame, somewhere in the first few hundred lines
-            if (how == Cut.AfterFrames) proxy.CutAfterFrames(40);    // after 40 whole server frames
-            var received = await DrainAsync(client, handle, until: r => r.Stdout.Length >= 6_000 || proxy.FaultsInjected > 0);
+            var received = await DrainAsync(client, handle, until: r => r.Stdout.Length >= 2_000);
+            if (how == Cut.AfterBytes) proxy.CutAfterBytes(5_000);   // mid-frame, a few hundred lines further on
+            if (how == Cut.AfterFrames) proxy.CutAfterFrames(40);    // after 40 more whole server frames
             if (how == Cut.Now) proxy.CutNow();
             else
             {
@@ -267,27 +267,28 @@ namespace ExecBridge.Tests.Faults
         public async Task StalledNetworkEndsEveryCallAtItsDeadlineAndTheClientRecovers()
         {
             using var proxy = FaultProxy.For(_f.Server.Uri);
-            var endpoint = new ExecutorEndpoint($"stall-{_f.Version}", proxy.Uri, null)
-            {
-                RequestTimeout = TimeSpan.FromSeconds(1),
-                ConnectTimeout = TimeSpan.FromSeconds(1),
-            };
+            var endpoint = new ExecutorEndpoint($"stall-{_f.Version}", proxy.Uri, null);
             using var client = new ExecutorClient(endpoint);
             await client.EnsureConnectedAsync(CancellationToken.None);
             string root = _f.IsLegacy ? "/" : "file:///";
             void Meta(System.Text.Json.Utf8JsonWriter w) { w.WriteStartObject(); w.WriteString("path", root); w.WriteEndObject(); }
+            // Short deadlines only once connected (a cold first dial on a busy 2-core machine can take a second).
+            endpoint.RequestTimeout = TimeSpan.FromSeconds(1);
+            endpoint.ConnectTimeout = TimeSpan.FromSeconds(1);
 
             proxy.Stall();
-            var timings = new List<(string What, TimeSpan Took, ExecBridgeErrorKind? Kind)>();
+            // Warm-up, not measured: the first timeout in a fresh process pays for JIT of the timeout path.
+            try { using var _ = await client.CallAsync("fs/getMetadata", Meta, CancellationToken.None, TimeSpan.FromMilliseconds(100)); }
+            catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.Timeout) { }
+            var timings = new List<(string What, TimeSpan Took, ExecBridgeErrorKind? Kind, string? Message, TimeSpan Deadline)>();
             async Task Measure(string what, Func<Task> call, TimeSpan deadline)
             {
                 var sw = Stopwatch.StartNew();
                 ExecBridgeErrorKind? kind = null;
+                string? message = null;
                 try { await call(); }
-                catch (ExecBridgeException ex) { kind = ex.Kind; }
-                lock (timings) timings.Add((what, sw.Elapsed, kind));
-                Assert.True(sw.Elapsed <= deadline + TimeSpan.FromMilliseconds(500), $"{what} took {sw.ElapsedMilliseconds} ms, deadline {deadline.TotalMilliseconds} ms");
-                Assert.True(sw.Elapsed >= deadline - TimeSpan.FromMilliseconds(50), $"{what} ended before its deadline ({sw.ElapsedMilliseconds} ms)");
+                catch (ExecBridgeException ex) { kind = ex.Kind; message = ex.Message; }
+                lock (timings) timings.Add((what, sw.Elapsed, kind, message, deadline));
             }
             var calls = new List<Task>();
             for (int i = 0; i < 6; i++)
@@ -304,8 +305,13 @@ namespace ExecBridge.Tests.Faults
             client.DropConnection();
             await Measure("redial", () => client.EnsureConnectedAsync(CancellationToken.None), endpoint.ConnectTimeout);
 
-            foreach (var t in timings) _out.WriteLine($"[{_f.Version}] stalled {t.What}: {t.Took.TotalMilliseconds:0} ms -> {t.Kind}");
-            Assert.All(timings, t => Assert.Equal(ExecBridgeErrorKind.Timeout, t.Kind));
+            foreach (var t in timings) _out.WriteLine($"[{_f.Version}] stalled {t.What}: {t.Took.TotalMilliseconds:0} ms -> {t.Kind}: {t.Message}");
+            Assert.All(timings, t =>
+            {
+                Assert.Equal(ExecBridgeErrorKind.Timeout, t.Kind);
+                Assert.True(t.Took <= t.Deadline + TimeSpan.FromMilliseconds(500), $"{t.What} took {t.Took.TotalMilliseconds:0} ms, deadline {t.Deadline.TotalMilliseconds} ms");
+                Assert.True(t.Took >= t.Deadline - TimeSpan.FromMilliseconds(50), $"{t.What} ended before its deadline ({t.Took.TotalMilliseconds:0} ms)");
+            });
 
             proxy.Unstall();
             // After the stall the client works again (it may redial first).
@@ -385,7 +391,7 @@ namespace ExecBridge.Tests.Faults
             {
                 ps.Run("$global:p = Start-RemoteProcess -ExecutorId $args[0] -Command $args[1]", id,
                     "echo first; sleep 1; head -c 3000000 /dev/zero | tr '\\0' 'a'; echo; echo last; sleep 0.3").AssertOk();
-                var first = ps.Run("$o = @(); $w = [Diagnostics.Stopwatch]::StartNew(); while ($o.Count -eq 0 -and $w.ElapsedMilliseconds -lt 5000) { $o += Receive-RemoteOutput -Process $global:p; Start-Sleep -Milliseconds 20 }; $o");
+                var first = ps.Run("$o = @(); $w = [Diagnostics.Stopwatch]::StartNew(); while ($o.Count -eq 0 -and $w.ElapsedMilliseconds -lt 5000) { $o += Receive-RemoteOutput -Process $global:p; [Threading.Thread]::Sleep(20) }; $o");
                 first.AssertOk();
                 Assert.Contains(first.Output, o => o.ToString() == "first");
                 proxy.RefuseFor(TimeSpan.FromSeconds(2.5));

@@ -128,7 +128,8 @@ namespace ExecBridge.Tests.Relay
 
             // A plain string for -Secret is refused by parameter binding; no parameter takes the secret as text.
             var plain = ps.Run("Set-ExecBridgeRelay -InternalUri $args[0] -WorkspaceId $args[1] -Secret 'plain-text'", G.InternalBaseUri, G.WorkspaceId).AllErrors.Single();
-            Assert.Contains("ParameterArgumentTransformationError", plain.FullyQualifiedErrorId);
+            Assert.StartsWith("CannotConvertArgumentNoMessage,", plain.FullyQualifiedErrorId);
+            Assert.Contains("SecureString", plain.Exception.Message);
             var parameters = ps.Run("(Get-Command Set-ExecBridgeRelay).Parameters.Values | ForEach-Object { $_.Name + ':' + $_.ParameterType.Name }").AssertOk()
                 .Output.Select(o => o.ToString()).ToList();
             Assert.Contains("Secret:SecureString", parameters);
