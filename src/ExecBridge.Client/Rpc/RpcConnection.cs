@@ -136,7 +136,7 @@ namespace ExecBridge.Client.Rpc
                     w.Flush();
                     // Params are never logged: they can carry file contents and stdin; headers never are logged at all.
                     if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, request.Buffer.WrittenCount);
-                    await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken).ConfigureAwait(false);
+                    await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken, timeout).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -249,7 +249,8 @@ namespace ExecBridge.Client.Rpc
         {
             if (message.Root.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object)
             {
-                int code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0;
+                // A code outside Int32 (hostile or broken server) must not turn into a FormatException.
+                int code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var ci) ? ci : 0;
                 string text = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? "" : "";
                 message.Dispose();
                 throw new RemoteErrorException(method, code, text);
@@ -257,12 +258,27 @@ namespace ExecBridge.Client.Rpc
             return message;
         }
 
-        private async Task SendAsync(ArraySegment<byte> payload, string method, CancellationToken cancellationToken)
+        /// <summary>
+        /// Sends one message. The call's deadline also bounds the send: waiting behind another sender and a socket that
+        /// takes no data (a stalled network with full buffers) end in a Timeout instead of hanging. Only the slow path
+        /// pays for the deadline; a send that is cut mid-message drops the connection, whose stream is then corrupt.
+        /// </summary>
+        private async Task SendAsync(ArraySegment<byte> payload, string method, CancellationToken cancellationToken,
+            TimeSpan? timeout = null)
         {
             if (payload.Count > MaxMessageBytes)
                 throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
                     $"The {method} request is {payload.Count} bytes; the executor drops messages over {MaxMessageBytes} bytes.");
-            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            bool bounded = timeout != null && timeout.Value != Timeout.InfiniteTimeSpan;
+            long deadline = bounded ? Stopwatch.GetTimestamp() + (long)(timeout!.Value.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+            TimeSpan Remaining() => TimeSpan.FromSeconds(Math.Max(0, deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+            if (!_sendLock.Wait(0))
+            {
+                if (!bounded) await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+                else if (!await _sendLock.WaitAsync(Remaining(), cancellationToken).ConfigureAwait(false))
+                    throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                        $"The executor did not answer {method} within {timeout!.Value.TotalSeconds:0.###} s (the request could not even be sent: the connection is not taking data).");
+            }
             try
             {
                 ThrowIfClosed(method);
@@ -272,8 +288,18 @@ namespace ExecBridge.Client.Rpc
                     int n = Math.Min(FrameSize, payload.Count - offset);
                     bool last = offset + n >= payload.Count;
                     // A frame already begun is always finished, or the stream would be corrupt.
-                    await _socket.SendAsync(new ArraySegment<byte>(payload.Array!, payload.Offset + offset, n),
-                        WebSocketMessageType.Text, last, _lifetime.Token).ConfigureAwait(false);
+                    var send = _socket.SendAsync(new ArraySegment<byte>(payload.Array!, payload.Offset + offset, n),
+                        WebSocketMessageType.Text, last, _lifetime.Token);
+                    if (bounded && !send.IsCompleted && !await CompletesInTimeAsync(send, Remaining()).ConfigureAwait(false))
+                    {
+                        _ = send.ContinueWith(t => _ = t.Exception, CancellationToken.None,
+                            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                        Shutdown(new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                            $"The connection to {AuthenticationFailedException.SafeUri(_uri)} stopped taking data; {method} could not be sent within {timeout!.Value.TotalSeconds:0.###} s."));
+                        throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                            $"The executor did not answer {method} within {timeout!.Value.TotalSeconds:0.###} s (the connection stopped taking data while sending it and was dropped).");
+                    }
+                    await send.ConfigureAwait(false);
                     offset += n;
                 } while (offset < payload.Count);
             }
@@ -288,6 +314,14 @@ namespace ExecBridge.Client.Rpc
             {
                 _sendLock.Release();
             }
+        }
+
+        private static async Task<bool> CompletesInTimeAsync(Task task, TimeSpan within)
+        {
+            using var cts = new CancellationTokenSource();
+            var winner = await Task.WhenAny(task, Task.Delay(within, cts.Token)).ConfigureAwait(false);
+            cts.Cancel();
+            return winner == task;
         }
 
         private void ThrowIfClosed(string method)
@@ -351,7 +385,7 @@ namespace ExecBridge.Client.Rpc
             try
             {
                 var document = JsonDocument.Parse(new ReadOnlyMemory<byte>(rented, 0, length));
-                message = new RpcMessage(document, rented);
+                message = new RpcMessage(document, rented, length);
             }
             catch (JsonException ex)
             {

@@ -30,7 +30,6 @@ namespace ExecBridge.Tests.Faults
 
         private readonly ITestOutputHelper _out;
         private readonly ConcurrentQueue<string> _background = new ConcurrentQueue<string>();
-        private readonly ScriptedWebSocketServer _server = new ScriptedWebSocketServer();
 
         public HostileServerTests(ITestOutputHelper output)
         {
@@ -43,7 +42,6 @@ namespace ExecBridge.Tests.Faults
         {
             AppDomain.CurrentDomain.UnhandledException -= OnUnhandled;
             TaskScheduler.UnobservedTaskException -= OnUnobserved;
-            _server.Dispose();
         }
 
         private void OnUnhandled(object? sender, UnhandledExceptionEventArgs e) => _background.Enqueue("unhandled: " + e.ExceptionObject);
@@ -192,13 +190,16 @@ namespace ExecBridge.Tests.Faults
         private async Task RunCaseAsync(Target target, Act[] acts, int seed, Tally tally)
         {
             var rnd = new Random(seed);
-            var endpoint = new ExecutorEndpoint("hostile", _server.Uri, null)
+            var endpoint = new ExecutorEndpoint("hostile", new Uri("ws://127.0.0.1:1/"), null)
             {
                 RequestTimeout = target == Target.Handshake ? ShortTimeout : TimeSpan.FromSeconds(5),
                 ConnectTimeout = TimeSpan.FromSeconds(5),
             };
+            // A server per case: a redial left over from an earlier case must not be served this case's script.
+            using var hostile = new ScriptedWebSocketServer();
+            endpoint = new ExecutorEndpoint("hostile", hostile.Uri, null) { RequestTimeout = endpoint.RequestTimeout, ConnectTimeout = endpoint.ConnectTimeout };
             using var client = new ExecutorClient(endpoint);
-            var sessionTask = _server.NextSessionAsync(TimeSpan.FromSeconds(10));
+            var sessionTask = hostile.NextSessionAsync(TimeSpan.FromSeconds(10));
 
             // The client side: the operation under test, bounded by its own deadlines only.
             async Task ClientAsync()
