@@ -133,8 +133,27 @@ namespace ExecBridge.Client
                 RpcMessage init;
                 try
                 {
-                    init = await rpc.CallAsync("initialize", w => WriteInitialize(w, resumeId), Endpoint.RequestTimeout, cancellationToken)
-                        .ConfigureAwait(false);
+                    for (int attempt = 0; ; attempt++)
+                    {
+                        try
+                        {
+                            init = await rpc.CallAsync("initialize", w => WriteInitialize(w, resumeId), Endpoint.RequestTimeout, cancellationToken)
+                                .ConfigureAwait(false);
+                            break;
+                        }
+                        catch (RemoteErrorException ex) when (resumeId != null && attempt < 6 && ex.RemoteMessage.Contains("already attached"))
+                        {
+                            // We saw the cut before the server did: it still holds our old connection for a moment. Retry
+                            // shortly instead of giving up the session and every live process in it (fault suite finding).
+                            _logger.LogDebug("Session on {Executor} still attached to the old connection; retrying the resume", ExecutorId);
+                            rpc.Dispose();
+                            await Task.Delay(50 << attempt, cancellationToken).ConfigureAwait(false);
+                            rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
+                                .ConfigureAwait(false);
+                            rpc.NotificationHandler = OnNotification;
+                            rpc.Closed += OnConnectionClosed;
+                        }
+                    }
                     resumed = resumeId != null;
                 }
                 catch (RemoteErrorException ex) when (resumeId != null)

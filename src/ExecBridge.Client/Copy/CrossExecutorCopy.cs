@@ -92,7 +92,7 @@ namespace ExecBridge.Client.Copy
             if (source == null) throw new ArgumentNullException(nameof(source));
             if (destination == null) throw new ArgumentNullException(nameof(destination));
             if (options == null) throw new ArgumentNullException(nameof(options));
-            var log = options.Logger;
+            var log = options.Logger ?? Logging.QueueLogger.Instance;
             var from = new RemoteStore(source);
             var to = new RemoteStore(destination);
 

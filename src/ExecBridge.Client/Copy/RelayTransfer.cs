@@ -49,7 +49,7 @@ namespace ExecBridge.Client.Copy
             _src = source;
             _dst = destination;
             _options = options;
-            _log = options.Logger;
+            _log = options.Logger ?? Logging.QueueLogger.Instance;
         }
 
         // ------------------------------------------------------------------ curl availability

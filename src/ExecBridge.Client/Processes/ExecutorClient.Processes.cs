@@ -267,8 +267,17 @@ namespace ExecBridge.Client
                 {
                     gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
                         $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
-                    handle.EndCatchUp(chunks, exited, exitCode, true, null);
+                    // Not marked closed: a closed handle ignores the failure, and the loss would go unreported.
+                    handle.EndCatchUp(chunks, exited, exitCode, false, null);
                     handle.OnFailure(gap);
+                    return;
+                }
+                catch (Exception ex) when (ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException)
+                {
+                    // A result of the wrong shape (missing chunks, non-object, out-of-range numbers): a clear error, not a crash.
+                    handle.EndCatchUp(chunks, exited, exitCode, false, null);
+                    handle.OnFailure(new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                        $"The executor '{ExecutorId}' answered process/read for process '{handle.ProcessId}' with a malformed result ({ex.Message}); its remaining output is lost.", ex));
                     return;
                 }
                 handle.EndCatchUp(chunks, exited, exitCode, closed, gap);

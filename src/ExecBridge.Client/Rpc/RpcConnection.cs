@@ -138,6 +138,14 @@ namespace ExecBridge.Client.Rpc
                     if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, request.Buffer.WrittenCount);
                     await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken, timeout).ConfigureAwait(false);
                 }
+                catch
+                {
+                    // Nobody will await this call's completion; a failure Shutdown sets on it must not surface as an
+                    // UnobservedTaskException.
+                    _ = call.Completion.Task.ContinueWith(t => _ = t.Exception, CancellationToken.None,
+                        TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    throw;
+                }
                 finally
                 {
                     RequestWriter.Return(request);

@@ -206,9 +206,9 @@ namespace ExecBridge.Tests.Faults
         public async Task EightThreadsOnOneClientWithRandomCutsLeaveNothingBehind(string version)
         {
             using var server = await ExecServer.StartAsync(version);
-            // A first identical round is the warm-up: JIT, ArrayPool buckets and the thread pool reach their working
+            // A first, smaller round with the same faults is the warm-up: JIT, ArrayPool buckets and the thread pool reach their working
             // size, so the second round's growth is what the client keeps per round, i.e. a leak.
-            var warmup = await RunSoakAsync(server, threads: 8, callsPerThread: 1000, cyclesPerThread: 50, cuts: true);
+            var warmup = await RunSoakAsync(server, threads: 8, callsPerThread: 300, cyclesPerThread: 15, cuts: true);
             var before = await SettleAndMeasureAsync();
 
             var stats = await RunSoakAsync(server, threads: 8, callsPerThread: 1000, cyclesPerThread: 50, cuts: true);

@@ -4,6 +4,7 @@ using System.Management.Automation;
 using System.Threading.Tasks;
 using ExecBridge.Client;
 using ExecBridge.Client.Copy;
+using ExecBridge.Client.Relay;
 using ExecBridge.Infrastructure;
 
 namespace ExecBridge.Cmdlets.Files
@@ -13,7 +14,10 @@ namespace ExecBridge.Cmdlets.Files
     /// <para type="description">
     /// Direction: -FromExecutor X: -Path is on executor X, -Destination is local. -ToExecutor X: -Path is local,
     /// -Destination is on executor X. Neither: both are on the one executor (-ExecutorId / -Connection / the single
-    /// connection), copied there by fs/copy. Both: executor to executor, the bytes pumped through this machine.
+    /// connection), copied there by fs/copy. Both: executor to executor, by -Transport: Relay (the executors move the
+    /// bytes between them with curl through a gateway relay ticket; needs Set-ExecBridgeRelay), Pump (the bytes stream
+    /// through this machine), or Auto (Relay when relay settings exist, Pump when the relay is not configured, curl is
+    /// missing on either side or all 16 relays stay busy; -Verbose says which and why).
     /// An existing folder as -Destination receives the item inside it (like Copy-Item). An existing destination
     /// file is only replaced with -Force; folders need -Recurse. Every file is streamed with bounded memory, checked
     /// with SHA-256 on both ends and written to a .partial file renamed into place, so a failed or cancelled copy
@@ -46,6 +50,10 @@ namespace ExecBridge.Cmdlets.Files
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
         public string? ToExecutor { get; set; }
+
+        /// <summary>How bytes move between two executors: Auto (default), Relay or Pump.</summary>
+        [Parameter]
+        public CopyTransport Transport { get; set; } = CopyTransport.Auto;
 
         [Parameter]
         public SwitchParameter Recurse { get; set; }
@@ -97,7 +105,23 @@ namespace ExecBridge.Cmdlets.Files
                     var outputs = new ConcurrentQueue<object>();
                     var errors = new ConcurrentQueue<(Exception, object)>();
                     Task task;
-                    if (within != null)
+                    if (!from.IsLocal && !to.IsLocal && within == null)
+                    {
+                        var fromClient = ResolveClient(FromExecutor, null);
+                        var toClient = ResolveClient(ToExecutor, null);
+                        var crossOptions = new CrossExecutorCopyOptions
+                        {
+                            Transport = Transport,
+                            Recurse = Recurse,
+                            Force = Force,
+                            RelaySettings = SessionPool.Current.RelaySettings as RelaySettings,
+                            Progress = progress,
+                            OnResult = r => { if (PassThru) outputs.Enqueue(r); },
+                            OnItemError = (e, p) => errors.Enqueue((e, p)),
+                        };
+                        task = Task.Run(() => CrossExecutorCopy.CopyAsync(fromClient, source, toClient, destination, crossOptions, StopToken));
+                    }
+                    else if (within != null)
                     {
                         task = Task.Run(async () =>
                         {

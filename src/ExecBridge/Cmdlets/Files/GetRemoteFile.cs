@@ -130,11 +130,8 @@ namespace ExecBridge.Cmdlets.Files
             while (true)
             {
                 while (!ready.Wait(100)) FlushLog();
-                if (!queue.TryDequeue(out var chunk))
-                {
-                    if (task.IsCompleted) break;
-                    continue;
-                }
+                // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
+                if (!queue.TryDequeue(out var chunk)) break;
                 space.Release();
                 if (bytes != null) { bytes.Write(chunk, 0, chunk.Length); continue; }
                 int start = 0;
