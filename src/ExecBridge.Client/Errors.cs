@@ -67,6 +67,15 @@ namespace ExecBridge.Client
         }
     }
 
+    /// <summary>The connection was already gone when a request was to be sent: the server never received it, so it is safe to redial and send again.</summary>
+    public sealed class RequestNotSentException : ExecBridgeException
+    {
+        public RequestNotSentException(string message, Exception? inner = null)
+            : base(ExecBridgeErrorKind.ConnectionLost, message, inner)
+        {
+        }
+    }
+
     /// <summary>The WebSocket upgrade was refused with HTTP 401/403.</summary>
     public sealed class AuthenticationFailedException : ExecBridgeException
     {

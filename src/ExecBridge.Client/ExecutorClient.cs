@@ -259,20 +259,48 @@ namespace ExecBridge.Client
                 ExecutorId, Dialect, PathStyle, ServerVersion ?? "unknown", Shell ?? "unknown");
         }
 
-        /// <summary>Sends one request on the current connection, dialing first if needed.</summary>
+        /// <summary>
+        /// Sends one request on the current connection, dialing first if needed. A connection found dead while
+        /// sending is redialed and the request sent once more: the server never saw it. Read-only methods are also
+        /// retried once when the connection dies while they wait, since repeating them changes nothing.
+        /// </summary>
         public async Task<RpcMessage> CallAsync(string method, Action<Utf8JsonWriter>? writeParams, CancellationToken cancellationToken,
             TimeSpan? timeout = null)
         {
-            await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
-            var rpc = _rpc ?? throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost, $"Executor '{ExecutorId}' is not connected.");
-            try
+            for (int attempt = 0; ; attempt++)
             {
-                return await rpc.CallAsync(method, writeParams, timeout ?? Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+                var rpc = _rpc ?? throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost, $"Executor '{ExecutorId}' is not connected.");
+                try
+                {
+                    return await rpc.CallAsync(method, writeParams, timeout ?? Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+                {
+                    MarkUnsupported(method);
+                    throw;
+                }
+                catch (ExecBridgeException ex) when (attempt == 0 && ex.Kind == ExecBridgeErrorKind.ConnectionLost
+                                                     && (ex is RequestNotSentException || IsReadOnly(method)))
+                {
+                    _logger.LogInformation("Connection to {Executor} was lost during {Method}; redialing and sending it again", ExecutorId, method);
+                }
             }
-            catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
+        }
+
+        private static bool IsReadOnly(string method)
+        {
+            switch (method)
             {
-                MarkUnsupported(method);
-                throw;
+                case "fs/getMetadata":
+                case "fs/readDirectory":
+                case "fs/readFile":
+                case "fs/canonicalize":
+                case "fs/walk":
+                case "environment/info":
+                    return true;
+                default:
+                    return false;
             }
         }
 

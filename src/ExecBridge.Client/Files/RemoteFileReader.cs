@@ -18,15 +18,13 @@ namespace ExecBridge.Client
     public sealed partial class ExecutorClient
     {
         /// <summary>
-        /// Size of each fs/readBlock request. The server allows up to 1 MiB, but every decoded block is a new array
-        /// (System.Text.Json has no pooled base64 decode of an element), and arrays of 85 000 bytes or more go to the
-        /// large object heap, which is collected so rarely that streaming 256 MiB grew the process by ~100 MB. 64 KiB
-        /// blocks stay in the cheap gen-0 heap; many in flight keep the serial server busy.
+        /// Size of each fs/readBlock request: the server's maximum. Each block is base64-decoded straight from the
+        /// received message into one pooled buffer (RpcMessage.DecodeResultBase64), so no per-block array is made.
         /// </summary>
-        public const int StreamBlockSize = 64 * 1024;
+        public const int StreamBlockSize = 1024 * 1024;
 
-        /// <summary>How many fs/readBlock requests are kept in flight.</summary>
-        public const int ReadBlocksInFlight = 16;
+        /// <summary>How many fs/readBlock requests are kept in flight (the server answers them in order, one at a time).</summary>
+        public const int ReadBlocksInFlight = 4;
 
         private const int LegacySegmentSize = 8 * 1024 * 1024;
 
@@ -77,6 +75,8 @@ namespace ExecBridge.Client
             Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
         {
             var inFlight = new Queue<(Task<RpcMessage> Task, int Length)>();
+            // One reused block; a few spare bytes so an over-long answer is detected rather than truncated.
+            var block = System.Buffers.ArrayPool<byte>.Shared.Rent(StreamBlockSize + 4);
             long nextOffset = offset;
             long toRequest = length ?? long.MaxValue;
             long delivered = 0;
@@ -101,24 +101,34 @@ namespace ExecBridge.Client
                     }
                     if (inFlight.Count == 0) break;
                     var (task, requested) = inFlight.Dequeue();
-                    byte[] data;
+                    int got;
                     try
                     {
                         using var message = await task.ConfigureAwait(false);
-                        var r = message.Result;
-                        data = r.ValueKind == JsonValueKind.Object && r.TryGetProperty("chunk", out var c) && c.ValueKind == JsonValueKind.String
-                            ? c.GetBytesFromBase64() : Array.Empty<byte>();
+                        got = message.DecodeResultBase64("chunk", block);
+                        if (got < 0)
+                        {
+                            // Escaped or oversized base64: the slow path through JsonElement.
+                            var r = message.Result;
+                            var data = r.ValueKind == JsonValueKind.Object && r.TryGetProperty("chunk", out var c) && c.ValueKind == JsonValueKind.String
+                                ? c.GetBytesFromBase64() : Array.Empty<byte>();
+                            if (data.Length > requested)
+                                throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                                    $"fs/readBlock returned {data.Length} bytes for a {requested}-byte request.");
+                            Buffer.BlockCopy(data, 0, block, 0, data.Length);
+                            got = data.Length;
+                        }
                     }
                     catch (RemoteErrorException ex)
                     {
                         throw Translate(ex, path);
                     }
-                    if (data.Length > requested)
+                    if (got > requested)
                         throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
-                            $"fs/readBlock returned {data.Length} bytes for a {requested}-byte request.");
-                    if (data.Length > 0) await sink(data, ct).ConfigureAwait(false);
-                    delivered += data.Length;
-                    if (data.Length < requested) break; // a short read is the only end-of-file signal
+                            $"fs/readBlock returned {got} bytes for a {requested}-byte request.");
+                    if (got > 0) await sink(new ReadOnlyMemory<byte>(block, 0, got), ct).ConfigureAwait(false);
+                    delivered += got;
+                    if (got < requested) break; // a short read is the only end-of-file signal
                 }
                 return delivered;
             }
@@ -131,6 +141,7 @@ namespace ExecBridge.Client
                     try { (await task.ConfigureAwait(false)).Dispose(); } catch { }
                 }
                 await CloseHandleQuietlyAsync(handleId).ConfigureAwait(false);
+                System.Buffers.ArrayPool<byte>.Shared.Return(block);
             }
         }
 

@@ -313,7 +313,8 @@ namespace ExecBridge.Client.Rpc
             }
             catch (Exception ex) when (!(ex is ExecBridgeException) && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                var lost = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                // The socket failed before the message was complete, so the server cannot have processed it.
+                var lost = new RequestNotSentException(
                     $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was lost while sending {method}.", ex);
                 Shutdown(lost);
                 throw lost;
@@ -335,7 +336,7 @@ namespace ExecBridge.Client.Rpc
         private void ThrowIfClosed(string method)
         {
             if (Volatile.Read(ref _closed) != 0)
-                throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
+                throw new RequestNotSentException(
                     $"The connection to {AuthenticationFailedException.SafeUri(_uri)} is closed; {method} was not sent.", _closeReason);
         }
 

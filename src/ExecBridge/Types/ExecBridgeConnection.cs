@@ -21,7 +21,7 @@ namespace ExecBridge
         /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>
         public string Kind => Client.Endpoint.Kind;
         public string? SessionId => Client.SessionId;
-        public ExecutorState State => Client.State;
+        public ConnectionState State => (ConnectionState)(int)Client.State;
         public string Dialect => Client.Dialect;
         public string? ServerVersion => Client.ServerVersion;
         public string? Platform => Client.Platform;

@@ -21,6 +21,12 @@ namespace ExecBridge.Tests.Cmdlets
                 Import-Module $args[0]
                 $null = Connect-ExecBridge -Local -ExecServerPath $args[1]
                 Invoke-RemoteCommand 'echo remote-ok'
+                # Parameter and output types are resolved here: none may live in the private load context.
+                $null = Get-Command -Module ExecBridge | ForEach-Object { $_.Parameters.Values.ParameterType; $_.OutputType.Type }
+                $null = Get-Help Copy-RemoteItem -Full
+                $f = [IO.Path]::GetTempFileName(); [IO.File]::WriteAllText($f, 'payload')
+                Copy-RemoteItem -ToExecutor local -Path $f -Destination ($f + '.copy') -PassThru | ForEach-Object { $_.GetType().FullName }
+                Get-ExecBridgeConnection | ForEach-Object { $_.State.GetType().FullName }
                 foreach ($a in [AppDomain]::CurrentDomain.GetAssemblies()) {
                     $n = $a.GetName().Name
                     if ($n -in 'ExecBridge', 'ExecBridge.Client', 'Microsoft.Extensions.Logging.Abstractions', 'System.Text.Json') {
@@ -42,6 +48,8 @@ namespace ExecBridge.Tests.Cmdlets
                 Assert.True(p.WaitForExit(60_000), "the host did not finish");
                 Assert.True(p.ExitCode == 0, "host failed: " + stderr.Result);
                 Assert.Contains("remote-ok", lines);
+                Assert.Contains("ExecBridge.RemoteCopyResult", lines);
+                Assert.Contains("ExecBridge.ConnectionState", lines);
                 Assert.Contains("ExecBridge|True|True", lines);
                 Assert.Contains("ExecBridge.Client|False|True", lines);
                 Assert.Contains("Microsoft.Extensions.Logging.Abstractions|False|True", lines);

@@ -105,8 +105,8 @@ namespace ExecBridge.Tests.Files
             var remote = Path.Combine(dir, "remote 100%.bin");
             TestFiles.WriteRandom(remote, 1048577, 5);
             var local = Path.Combine(dir, "local.bin");
-            var res = Ps.Run("Get-RemoteFile -ExecutorId $args[0] -Path $args[1] -Destination $args[2] -PassThru", x, remote, local).AssertOk().Single<CopyResult>();
-            Assert.Equal(TestFiles.Sha256(remote), res.Sha256);
+            var res = Ps.Run("Get-RemoteFile -ExecutorId $args[0] -Path $args[1] -Destination $args[2] -PassThru", x, remote, local).AssertOk().Output.Single();
+            Assert.Equal(TestFiles.Sha256(remote), res.P("Sha256"));
             Assert.Equal(File.ReadAllBytes(remote), File.ReadAllBytes(local));
 
             var again = Ps.Run("Get-RemoteFile -ExecutorId $args[0] -Path $args[1] -Destination $args[2]", x, remote, local);
@@ -215,21 +215,21 @@ namespace ExecBridge.Tests.Files
             var sha = TestFiles.Sha256(src);
 
             var within = Ps.Run("Copy-RemoteItem -ExecutorId $args[0] -Path $args[1] -Destination $args[2] -PassThru", x, src, Path.Combine(dir, "within.bin"))
-                .AssertOk().Single<CopyResult>();
-            Assert.Equal(sha, within.Sha256);
+                .AssertOk().Output.Single();
+            Assert.Equal(sha, within.P("Sha256"));
             Assert.Equal(sha, TestFiles.Sha256(Path.Combine(dir, "within.bin")));
 
             var refused = Ps.Run("Copy-RemoteItem -ExecutorId $args[0] -Path $args[1] -Destination $args[2]", x, src, Path.Combine(dir, "within.bin"));
             Assert.Equal("DestinationExists", refused.AllErrors.Single().FullyQualifiedErrorId.Split(',')[0]);
 
             var down = Ps.Run("Copy-RemoteItem -FromExecutor $args[0] -Path $args[1] -Destination $args[2] -PassThru", x, src, Path.Combine(dir, "down.bin"))
-                .AssertOk().Single<CopyResult>();
-            Assert.Equal(sha, down.Sha256);
-            Assert.Equal("local", down.DestinationStore);
+                .AssertOk().Output.Single();
+            Assert.Equal(sha, down.P("Sha256"));
+            Assert.Equal("local", down.P("DestinationStore"));
             var up = Ps.Run("Copy-RemoteItem -ToExecutor $args[0] -Path $args[1] -Destination $args[2] -PassThru", x, src, Path.Combine(dir, "up.bin"))
-                .AssertOk().Single<CopyResult>();
-            Assert.Equal(sha, up.Sha256);
-            Assert.Equal(x, up.DestinationStore);
+                .AssertOk().Output.Single();
+            Assert.Equal(sha, up.P("Sha256"));
+            Assert.Equal(x, up.P("DestinationStore"));
             var upRefused = Ps.Run("Copy-RemoteItem -ToExecutor $args[0] -Path $args[1] -Destination $args[2]", x, src, Path.Combine(dir, "up.bin"));
             Assert.Equal("DestinationExists", upRefused.AllErrors.Single().FullyQualifiedErrorId.Split(',')[0]);
             var missingLocal = Ps.Run("Copy-RemoteItem -ToExecutor $args[0] -Path $args[1] -Destination $args[2]", x, Path.Combine(dir, "no-such-local"), Path.Combine(dir, "u2.bin"));
@@ -255,8 +255,8 @@ namespace ExecBridge.Tests.Files
             var src = Path.Combine(dir, "cross.bin");
             TestFiles.WriteRandom(src, 2_500_000, 11);
             var r = Ps.Run("Copy-RemoteItem -FromExecutor legacy -ToExecutor current -Path $args[0] -Destination $args[1] -PassThru", src, Path.Combine(dir, "crossed.bin"))
-                .AssertOk().Single<CopyResult>();
-            Assert.Equal(TestFiles.Sha256(src), r.Sha256);
+                .AssertOk().Output.Single();
+            Assert.Equal(TestFiles.Sha256(src), r.P("Sha256"));
             Assert.Equal(TestFiles.Sha256(src), TestFiles.Sha256(Path.Combine(dir, "crossed.bin")));
         }
 

@@ -25,7 +25,7 @@ namespace ExecBridge.Cmdlets.Files
     /// </para>
     /// </summary>
     [Cmdlet(VerbsCommon.Copy, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-    [OutputType(typeof(CopyResult))]
+    [OutputType(typeof(RemoteCopyResult))]
     public sealed class CopyRemoteItem : FileCmdletBase
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -53,7 +53,7 @@ namespace ExecBridge.Cmdlets.Files
 
         /// <summary>How bytes move between two executors: Auto (default), Relay or Pump.</summary>
         [Parameter]
-        public CopyTransport Transport { get; set; } = CopyTransport.Auto;
+        public ExecBridge.CopyTransport Transport { get; set; } = ExecBridge.CopyTransport.Auto;
 
         [Parameter]
         public SwitchParameter Recurse { get; set; }
@@ -62,7 +62,7 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        /// <summary>Emit a CopyResult per copied file (and folder).</summary>
+        /// <summary>Emit a RemoteCopyResult per copied file (and folder).</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
@@ -111,7 +111,7 @@ namespace ExecBridge.Cmdlets.Files
                         var toClient = ResolveClient(ToExecutor, null);
                         var crossOptions = new CrossExecutorCopyOptions
                         {
-                            Transport = Transport,
+                            Transport = (ExecBridge.Client.Copy.CopyTransport)(int)Transport,
                             Recurse = Recurse,
                             Force = Force,
                             RelaySettings = SessionPool.Current.RelaySettings as RelaySettings,

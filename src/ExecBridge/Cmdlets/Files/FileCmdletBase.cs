@@ -55,7 +55,8 @@ namespace ExecBridge.Cmdlets.Files
 
         private void Drain(ConcurrentQueue<object>? outputs, ConcurrentQueue<(Exception Error, object Target)>? errors)
         {
-            if (outputs != null) while (outputs.TryDequeue(out var o)) WriteObject(o);
+            // Client types never reach the pipeline: they live in the module's private load context.
+            if (outputs != null) while (outputs.TryDequeue(out var o)) WriteObject(o is ExecBridge.Client.Copy.CopyResult c ? new RemoteCopyResult(c) : o);
             if (errors != null) while (errors.TryDequeue(out var e)) WriteFailure(e.Error, e.Target);
         }
 

@@ -21,7 +21,7 @@ namespace ExecBridge.Cmdlets.Files
     [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentSet)]
     [OutputType(typeof(string), ParameterSetName = new[] { ContentSet })]
     [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet })]
-    [OutputType(typeof(CopyResult), ParameterSetName = new[] { DestinationSet })]
+    [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet })]
     public sealed class GetRemoteFile : FileCmdletBase
     {
         private const string ContentSet = "Content";
@@ -96,7 +96,7 @@ namespace ExecBridge.Cmdlets.Files
                 return await CopyEngine.CopyFileAsync(source, client.ExecutorId, sink, "local", progress, StopToken).ConfigureAwait(false);
             });
             RunTransfer(task, progress, $"Downloading {remotePath} from {client.ExecutorId}");
-            if (PassThru) WriteObject(task.Result);
+            if (PassThru) WriteObject(new RemoteCopyResult(task.Result));
         }
 
         private void EmitContent(ExecutorClient client, string remotePath)
