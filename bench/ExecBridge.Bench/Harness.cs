@@ -112,6 +112,16 @@ namespace ExecBridge.Bench
         public double? RatioTarget { get; set; }
         public long? MaxPeakBytes { get; set; }
 
+        /// <summary>Further ratio targets against other rows (W6: Relay ≥ 2× Pump; Relay ≥ 0.5× the curl limit).</summary>
+        public List<VersusTarget> Versus { get; } = new List<VersusTarget>();
+
+        /// <summary>Median of this row over the median of another (higher-is-better kinds); null when either is missing.</summary>
+        public double? RatioTo(Row other)
+        {
+            if (Median == null || other.Median == null || other.Median == 0) return null;
+            return Median / other.Median;
+        }
+
         public double Value(RunResult r) => Kind switch
         {
             MetricKind.Throughput => r.Units / (1024.0 * 1024.0) / r.Seconds,
@@ -161,13 +171,33 @@ namespace ExecBridge.Bench
                     bool ok = Kind == MetricKind.LatencyMicros ? Ratio <= RatioTarget : Ratio >= RatioTarget;
                     if (!ok) misses.Add("ratio");
                 }
+                foreach (var v in Versus)
+                {
+                    var r = RatioTo(v.Other);
+                    if (r == null || r < v.Min) misses.Add("vs " + v.Name);
+                }
                 if (MaxMillis != null && Median > MaxMillis) misses.Add("time");
                 long peak = Good.Select(r => r.PeakBytes).DefaultIfEmpty(-1).Max();
                 if (MaxPeakBytes != null && peak > MaxPeakBytes) misses.Add("memory");
-                if (RatioTarget == null && MaxMillis == null && MaxPeakBytes == null) return "(reference)";
+                if (RatioTarget == null && MaxMillis == null && MaxPeakBytes == null && Versus.Count == 0) return "(reference)";
                 return misses.Count == 0 ? "met" : "MISSED (" + string.Join(", ", misses) + ")";
             }
         }
+    }
+
+    /// <summary>A minimum ratio of one row's median to another row's (both higher-is-better).</summary>
+    internal sealed class VersusTarget
+    {
+        public VersusTarget(Row other, double min, string name)
+        {
+            Other = other;
+            Min = min;
+            Name = name;
+        }
+
+        public Row Other { get; }
+        public double Min { get; }
+        public string Name { get; }
     }
 
     /// <summary>Runs a path N times with a fresh GC baseline and a memory sampler around each run.</summary>

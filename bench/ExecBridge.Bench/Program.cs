@@ -61,12 +61,12 @@ namespace ExecBridge.Bench
             {
                 try
                 {
-                    if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); }
+                    if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); Log("W1 legacy ..."); await w.W1LegacyAsync(); }
                     if (o.Wants("W2")) { Log("W2 ..."); await w.W2Async(); }
                     if (o.Wants("W3")) { Log("W3 ..."); await w.W3Async(); }
                     if (o.Wants("W4")) { Log("W4 ..."); await w.W4Async(); }
-                    if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); }
-                    if (o.Wants("W6")) w.W6();
+                    if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); Log("W5 legacy ..."); await w.W5LegacyAsync(); }
+                    if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                     if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
                 }
                 catch (Exception ex)
@@ -113,6 +113,11 @@ namespace ExecBridge.Bench
                 string median = r.Median == null ? "FAILED" : $"{Fmt(r.Median.Value)} {r.Unit}";
                 string range = values.Count == 0 ? "" : $"{Fmt(values.Min())}–{Fmt(values.Max())}";
                 string ratio = r.Ratio == null ? (r.Floor == null && r.Kind != MetricKind.Millis ? "1.00× (floor)" : "") : $"{r.Ratio:0.00}×";
+                foreach (var v in r.Versus)
+                {
+                    var x = r.RatioTo(v.Other);
+                    ratio += (ratio.Length > 0 ? "; " : "") + (x == null ? "n/a" : $"{x:0.00}×") + " " + v.Name;
+                }
                 long peak = r.Good.Select(x => x.PeakBytes).DefaultIfEmpty(-1).Max();
                 var allocs = r.Good.Where(x => x.AllocatedBytes >= 0).Select(x => x.AllocatedBytes).OrderBy(x => x).ToList();
                 string alloc = allocs.Count == 0 ? "n/a" : Measure.Mib(allocs[allocs.Count / 2]);
@@ -130,6 +135,7 @@ namespace ExecBridge.Bench
         {
             var parts = new List<string>();
             if (r.RatioTarget != null) parts.Add(r.Kind == MetricKind.LatencyMicros ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
+            foreach (var v in r.Versus) parts.Add($"≥ {v.Min:0.0#}× {v.Name}");
             if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} ms");
             if (r.MaxPeakBytes != null) parts.Add($"< {r.MaxPeakBytes >> 20} MiB");
             if (r.Workload.StartsWith("W2") && r.Kind == MetricKind.Throughput) parts.Add("0 bytes lost");
@@ -152,6 +158,11 @@ namespace ExecBridge.Bench
             sb.AppendLine("```");
             sb.AppendLine("dotnet run -c Release --project bench/ExecBridge.Bench -- " + string.Join(" ", o.RawArgs));
             sb.AppendLine("```");
+            sb.AppendLine();
+            var module = Environment.GetEnvironmentVariable("EXECBRIDGE_MODULE");
+            sb.AppendLine("Invoked as: `" + (string.IsNullOrEmpty(module) ? "" : "EXECBRIDGE_MODULE=" + module + " ") + Environment.ProcessPath + " "
+                          + (Path.GetFileNameWithoutExtension(Environment.ProcessPath ?? "") == "dotnet" ? typeof(Program).Assembly.Location + " " : "")
+                          + string.Join(" ", o.RawArgs) + "`");
             sb.AppendLine();
             sb.AppendLine("Machine:");
             sb.AppendLine();

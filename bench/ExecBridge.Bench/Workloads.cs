@@ -30,12 +30,13 @@ namespace ExecBridge.Bench
         public int W4Callers => 8;
         public int W4CallsEach => Quick ? 100 : 1000;
         public long W5Bytes => W1Bytes;
+        public long W6Bytes => W1Bytes;
 
         public bool Wants(string id) => Only == null || Only.Contains(id);
     }
 
     /// <summary>The workloads of issue 5, each through floor, client, cmdlets and (where it applies) the physical limit.</summary>
-    internal sealed class Workloads : IDisposable
+    internal sealed partial class Workloads : IDisposable
     {
         private const string NotImplemented = "n/a (not implemented)";
         private const int BlockSize = 1 << 20;     // fs/readBlock / fs/writeBlock maximum (notes §8.2, §8.3)
@@ -622,18 +623,6 @@ namespace ExecBridge.Bench
             await Run(phys, run => CpAsync(src, Path.Combine(_dir, "w5-cp.bin"), size, run));
         }
 
-        // ======================================================================================== W6
-
-        public void W6()
-        {
-            string label = "W6 copy 256 MiB between executors via gateway";
-            foreach (var path in new[] { "floor", "client (Relay)", "client (Pump)", "cmdlets (Copy-RemoteItem)", "curl limit" })
-            {
-                var row = AddRow(label, path, MetricKind.Throughput);
-                row.NotAvailable = NotImplemented + " in the bench yet";
-            }
-        }
-
         // ======================================================================================== W7
 
         public async Task W7Async()
@@ -712,6 +701,7 @@ namespace ExecBridge.Bench
 
         public void Dispose()
         {
+            DisposeExtras();
             _ps?.Dispose();
             try { Directory.Delete(_dir, true); } catch { }
         }

@@ -267,13 +267,40 @@ namespace ExecBridge.Client
         public async Task<RpcMessage> CallAsync(string method, Action<Utf8JsonWriter>? writeParams, CancellationToken cancellationToken,
             TimeSpan? timeout = null)
         {
+            var total = timeout ?? Endpoint.RequestTimeout;
+            var started = System.Diagnostics.Stopwatch.StartNew();
             for (int attempt = 0; ; attempt++)
             {
-                await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+                var callTimeout = total;
+                if (attempt == 0)
+                {
+                    await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // The retry lives within the caller's deadline, redial included.
+                    callTimeout = total == Timeout.InfiniteTimeSpan ? total : total - started.Elapsed;
+                    if (callTimeout != Timeout.InfiniteTimeSpan && callTimeout <= TimeSpan.Zero) throw Late(method, total);
+                    using var redialCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    if (callTimeout != Timeout.InfiniteTimeSpan) redialCts.CancelAfter(callTimeout);
+                    try
+                    {
+                        await EnsureConnectedAsync(redialCts.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        throw Late(method, total);
+                    }
+                    if (callTimeout != Timeout.InfiniteTimeSpan)
+                    {
+                        callTimeout = total - started.Elapsed;
+                        if (callTimeout <= TimeSpan.Zero) throw Late(method, total);
+                    }
+                }
                 var rpc = _rpc ?? throw new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost, $"Executor '{ExecutorId}' is not connected.");
                 try
                 {
-                    return await rpc.CallAsync(method, writeParams, timeout ?? Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                    return await rpc.CallAsync(method, writeParams, callTimeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (RemoteErrorException ex) when (ex.IsMethodNotFound)
                 {
@@ -287,6 +314,10 @@ namespace ExecBridge.Client
                 }
             }
         }
+
+        private static ExecBridgeException Late(string method, TimeSpan total) =>
+            new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                $"The executor did not answer {method} within {total.TotalSeconds:0.###} s (the connection was lost and could not be redialed in time).");
 
         private static bool IsReadOnly(string method)
         {

@@ -57,9 +57,16 @@ namespace ExecBridge.Tests.Bench
             Assert.Contains(lines, l => l.StartsWith("| workload | path | median | min–max | ratio to floor | peak memory |"));
             foreach (var w in new[] { "W1", "W2", "W3", "W4", "W5", "W6", "W7" })
                 Assert.Contains(lines, l => l.StartsWith("| " + w + " "));
-            // Every workload that runs has a measured floor row (W6 is reported n/a until the bench drives the gateway).
+            // Every workload that runs has a measured floor row; W6's floor is the curl limit through the gateway relay.
             foreach (var w in new[] { "W1", "W2", "W3", "W4", "W5" })
                 Assert.Contains(lines, l => l.StartsWith("| " + w + " ") && l.Contains("| floor |") && l.Contains("(floor)"));
+            Assert.Contains(lines, l => l.StartsWith("| W6 ") && l.Contains("| curl limit |") && l.Contains("(floor)"));
+            foreach (var path in new[] { "client (Relay)", "client (Pump)", "cmdlets (Relay)", "cmdlets (Pump)" })
+                Assert.Contains(lines, l => l.StartsWith("| W6 ") && l.Contains("| " + path + " |") && l.Contains("MiB/s"));
+            // The legacy dialect's own rows where its workload differs (W1 read, W5 upload).
+            foreach (var w in new[] { "W1", "W5" })
+                Assert.Contains(lines, l => l.StartsWith("| " + w + " ") && l.Contains("(legacy 0.130.0) | floor |") && l.Contains("(floor)"));
+            Assert.DoesNotContain(lines, l => l.Contains("n/a (not implemented)"));
             Assert.DoesNotContain(lines, l => l.Contains("FAILED"));
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90));
         }

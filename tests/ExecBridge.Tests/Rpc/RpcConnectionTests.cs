@@ -227,7 +227,8 @@ namespace ExecBridge.Tests.Rpc
                 Assert.False(rpc.IsOpen);
 
                 // Later calls fail at once instead of hanging.
-                var late = await Assert.ThrowsAsync<ExecBridgeException>(() => EchoCallAsync(rpc, "late").WaitAsync(TimeSpan.FromSeconds(2)));
+                // They are marked as never sent, so a caller that redials may safely send them again.
+                var late = await Assert.ThrowsAsync<RequestNotSentException>(() => EchoCallAsync(rpc, "late").WaitAsync(TimeSpan.FromSeconds(2)));
                 Assert.Equal(ExecBridgeErrorKind.ConnectionLost, late.Kind);
             }
         }

@@ -1,0 +1,290 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Management.Automation;
+using System.Threading.Tasks;
+using ExecBridge.Client;
+using ExecBridge.Client.Files;
+using ExecBridge.Tests.Infrastructure;
+
+namespace ExecBridge.Bench
+{
+    /// <summary>
+    /// The legacy dialect (codex 0.130.0) where its workload differs from the current one: it has no fs/open,
+    /// fs/readBlock or fs/writeBlock, so W1 (read) streams the file through processes' stdout notifications and
+    /// W5 (upload) writes through a process's stdin (process/write). Own floor rows, over a plain socket.
+    /// </summary>
+    internal sealed partial class Workloads
+    {
+        private ExecServer? _legacy;
+
+        private async Task<ExecServer> LegacyAsync() => _legacy ??= await ExecServer.StartAsync(Peers.Legacy);
+
+        private static string PlainWire(string path) => RemotePath.ToWire(path, PathStyle.Plain);
+
+        private ExecutorClient NewClient(string id, Uri uri)
+        {
+            var c = new ExecutorClient(new ExecutorEndpoint(id, uri, null));
+            c.EnsureConnectedAsync(_ct).GetAwaiter().GetResult();
+            return c;
+        }
+
+        private PSObject PsConnect(string name, Uri uri)
+        {
+            Ps.Run($"$global:{name} = Connect-ExecBridge -Uri $args[0] -ExecutorId $args[1] -Force", uri, name);
+            return Ps.Run($"$global:{name}")[0];
+        }
+
+        // ======================================================================================== W1 legacy
+
+        public async Task W1LegacyAsync()
+        {
+            long size = _o.W1Bytes;
+            string src = SourceFile(size);
+            var legacy = await LegacyAsync();
+            string label = $"W1 read {size >> 20} MiB remote file to disk (legacy {legacy.Version})";
+
+            var floor = AddRow(label, "floor", MetricKind.Throughput);
+            floor.MaxPeakBytes = 64L << 20;
+            floor.Note = "process/start of `cat FILE` on a plain socket, every process/output notification base64-decoded into a FileStream until process/closed (one process: the best this dialect's wire allows)";
+            using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
+            {
+                int pid = 0;
+                await Run(floor, async run =>
+                {
+                    string dst = Path.Combine(_dir, "w1l-floor.bin");
+                    var buf = new byte[64 * 1024];
+                    string id = "w1l-" + (++pid);
+                    var sw = Stopwatch.StartNew();
+                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+                    {
+                        long startId = await bare.SendAsync("process/start", w =>
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("processId", id);
+                            w.WriteStartArray("argv");
+                            w.WriteStringValue("cat"); w.WriteStringValue(PlainWire(src));
+                            w.WriteEndArray();
+                            w.WriteString("cwd", "/");
+                            w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
+                            w.WriteBoolean("tty", false);
+                            w.WriteEndObject();
+                        }, _ct);
+                        while (true)
+                        {
+                            var mem = await bare.ReceiveAsync(_ct);
+                            var f = BareClient.Parse(mem.Span);
+                            if (f.Id == startId && f.IsError) throw new InvalidOperationException(f.ErrorText);
+                            if (f.Method == FrameMethod.Output)
+                            {
+                                if (f.Chunk.Length / 4 * 3 > buf.Length) buf = new byte[f.Chunk.Length];
+                                int n = BareClient.DecodeChunk(f.Chunk, buf);
+                                fs.Write(buf, 0, n);
+                            }
+                            else if (f.Method == FrameMethod.Closed) break;
+                        }
+                    }
+                    sw.Stop();
+                    return Verify(Measure.Timed(sw, size), dst, size, run);
+                });
+            }
+
+            // Reference: the same floor, but in the client's shape (sequential 8 MiB `tail | head` processes), to
+            // separate what segmenting costs from what the client library itself costs.
+            const long segment = 8L << 20;
+            var segmented = AddRow(label, "floor, 8 MiB `tail | head` segments (reference)", MetricKind.Throughput, floor);
+            segmented.Note = "the floor above, one process per 8 MiB segment like ExecutorClient.ReadStreamAsync on legacy";
+            using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
+            {
+                int pid = 0;
+                await Run(segmented, async run =>
+                {
+                    string dst = Path.Combine(_dir, "w1l-floor-seg.bin");
+                    var buf = new byte[64 * 1024];
+                    var sw = Stopwatch.StartNew();
+                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+                    {
+                        for (long pos = 0; pos < size; pos += segment)
+                        {
+                            long seg = Math.Min(segment, size - pos);
+                            string id = "w1ls-" + (++pid);
+                            string script = $"tail -c +{pos + 1} -- {RemotePath.ShellQuote(src)} | head -c {seg}";
+                            long startId = await bare.SendAsync("process/start", w =>
+                            {
+                                w.WriteStartObject();
+                                w.WriteString("processId", id);
+                                w.WriteStartArray("argv");
+                                w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue(script);
+                                w.WriteEndArray();
+                                w.WriteString("cwd", "/");
+                                w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
+                                w.WriteBoolean("tty", false);
+                                w.WriteEndObject();
+                            }, _ct);
+                            while (true)
+                            {
+                                var mem = await bare.ReceiveAsync(_ct);
+                                var f = BareClient.Parse(mem.Span);
+                                if (f.Id == startId && f.IsError) throw new InvalidOperationException(f.ErrorText);
+                                if (f.Method == FrameMethod.Output)
+                                {
+                                    if (f.Chunk.Length / 4 * 3 > buf.Length) buf = new byte[f.Chunk.Length];
+                                    int n = BareClient.DecodeChunk(f.Chunk, buf);
+                                    fs.Write(buf, 0, n);
+                                }
+                                else if (f.Method == FrameMethod.Closed) break;
+                            }
+                        }
+                    }
+                    sw.Stop();
+                    return Verify(Measure.Timed(sw, size), dst, size, run);
+                });
+            }
+
+            var client = AddRow(label, "client", MetricKind.Throughput, floor);
+            client.RatioTarget = 0.9;
+            client.MaxPeakBytes = 64L << 20;
+            client.Note = size > 8L << 20
+                ? "ExecutorClient.ReadStreamAsync (legacy: `tail -c +N | head -c 8MiB` processes, stdout notifications) into a FileStream"
+                : "ExecutorClient.ReadStreamAsync (legacy, file ≤ 8 MiB: one fs/readFile) into a FileStream";
+            using (var c = NewClient("w1l-client", legacy.Uri))
+            {
+                await Run(client, async run =>
+                {
+                    string dst = Path.Combine(_dir, "w1l-client.bin");
+                    var sw = Stopwatch.StartNew();
+                    long total;
+                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+                    {
+                        total = await c.ReadStreamAsync(src, 0, null, (m, _) => { fs.Write(m.Span); return Task.CompletedTask; }, _ct);
+                    }
+                    sw.Stop();
+                    return Verify(Measure.Timed(sw, total), dst, size, run);
+                });
+            }
+
+            var cmdlets = AddRow(label, "cmdlets", MetricKind.Throughput, floor);
+            cmdlets.RatioTarget = 0.9;
+            cmdlets.MaxPeakBytes = 64L << 20;
+            cmdlets.Note = "Get-RemoteFile -Path -Destination -Connection (legacy connection)";
+            var conn = PsConnect("w1legacy", legacy.Uri);
+            await Run(cmdlets, run =>
+            {
+                string dst = Path.Combine(_dir, "w1l-cmdlets.bin");
+                var sw = Stopwatch.StartNew();
+                Ps.Run("param($c, $p, $d) $null = Get-RemoteFile -Path $p -Destination $d -Connection $c -Force", conn, src, dst);
+                sw.Stop();
+                return Task.FromResult(Verify(Measure.Timed(sw, size), dst, size, run));
+            });
+        }
+
+        // ======================================================================================== W5 legacy
+
+        public async Task W5LegacyAsync()
+        {
+            long size = _o.W5Bytes;
+            string src = SourceFile(size);
+            var legacy = await LegacyAsync();
+            string label = $"W5 upload {size >> 20} MiB local file (legacy {legacy.Version})";
+            const int chunk = 1 << 20;
+
+            var floor = AddRow(label, "floor", MetricKind.Throughput);
+            floor.Note = $"process/start `head -c N > FILE` with pipeStdin, {BlocksInFlight} pipelined 1 MiB process/write, until process/closed (plain socket)";
+            floor.MaxPeakBytes = 64L << 20;
+            using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
+            {
+                int pid = 0;
+                await Run(floor, async run =>
+                {
+                    string dst = Path.Combine(_dir, "w5l-floor.bin");
+                    string id = "w5l-" + (++pid);
+                    var buf = new byte[chunk];
+                    var sw = Stopwatch.StartNew();
+                    using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
+                    {
+                        long startId = await bare.SendAsync("process/start", w =>
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("processId", id);
+                            w.WriteStartArray("argv");
+                            w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue($"head -c {size} > {RemotePath.ShellQuote(dst)}");
+                            w.WriteEndArray();
+                            w.WriteString("cwd", "/");
+                            w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
+                            w.WriteBoolean("tty", false);
+                            w.WriteBoolean("pipeStdin", true);
+                            w.WriteEndObject();
+                        }, _ct);
+                        int inFlight = 1; // the start
+                        int writes = 0;
+                        bool done = false, closed = false;
+                        while (!(done && inFlight == 0 && closed))
+                        {
+                            while (!done && inFlight < BlocksInFlight)
+                            {
+                                int n = fs.Read(buf, 0, buf.Length);
+                                if (n == 0) { done = true; break; }
+                                string writeId = "w" + (++writes);
+                                await bare.SendAsync("process/write", w =>
+                                {
+                                    w.WriteStartObject();
+                                    w.WriteString("processId", id);
+                                    w.WriteBase64String("chunk", buf.AsSpan(0, n));
+                                    w.WriteString("writeId", writeId);
+                                    w.WriteEndObject();
+                                }, _ct);
+                                inFlight++;
+                            }
+                            var mem = await bare.ReceiveAsync(_ct);
+                            var f = BareClient.Parse(mem.Span);
+                            if (f.Method == FrameMethod.Closed) { closed = true; continue; }
+                            if (f.Id < 0) continue;
+                            if (f.IsError) throw new InvalidOperationException((f.Id == startId ? "process/start: " : "process/write: ") + f.ErrorText);
+                            inFlight--;
+                        }
+                    }
+                    sw.Stop();
+                    return Verify(Measure.Timed(sw, size), dst, size, run);
+                });
+            }
+
+            var client = AddRow(label, "client", MetricKind.Throughput, floor);
+            client.RatioTarget = 0.9;
+            client.MaxPeakBytes = 64L << 20;
+            client.Note = "RemoteFileWriter (legacy: `head -c N > partial` fed by process/write; sha256sum + mv, by design) fed 1 MiB reads";
+            using (var c = NewClient("w5l-client", legacy.Uri))
+            {
+                await Run(client, async run =>
+                {
+                    string dst = Path.Combine(_dir, "w5l-client.bin");
+                    var buf = new byte[chunk];
+                    var sw = Stopwatch.StartNew();
+                    using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
+                    {
+                        var writer = await RemoteFileWriter.CreateAsync(c, dst, size, overwrite: true, createParents: false, _ct);
+                        int n;
+                        while ((n = fs.Read(buf, 0, buf.Length)) > 0) await writer.WriteAsync(buf.AsMemory(0, n), _ct);
+                        await writer.CommitAsync(null, _ct);
+                        client.Note = $"RemoteFileWriter ({writer.Mode}; legacy has no fs/writeBlock; partial file + sha256sum + mv, by design) fed 1 MiB reads";
+                    }
+                    sw.Stop();
+                    return Verify(Measure.Timed(sw, size), dst, size, run);
+                });
+            }
+
+            var cmdlets = AddRow(label, "cmdlets", MetricKind.Throughput, floor);
+            cmdlets.RatioTarget = 0.9;
+            cmdlets.MaxPeakBytes = 64L << 20;
+            cmdlets.Note = "Copy-RemoteItem -Path local -Destination remote -ToExecutor (legacy connection) -Force";
+            PsConnect("w5legacy", legacy.Uri);
+            await Run(cmdlets, run =>
+            {
+                string dst = Path.Combine(_dir, "w5l-cmdlets.bin");
+                var sw = Stopwatch.StartNew();
+                Ps.Run("param($s, $d) $null = Copy-RemoteItem -Path $s -Destination $d -ToExecutor w5legacy -Force", src, dst);
+                sw.Stop();
+                return Task.FromResult(Verify(Measure.Timed(sw, size), dst, size, run));
+            });
+        }
+    }
+}
