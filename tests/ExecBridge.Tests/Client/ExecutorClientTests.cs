@@ -331,7 +331,7 @@ namespace ExecBridge.Tests.Client
         [Fact]
         public async Task ResumeStillHappensWhenTheFirstRedialAttemptFails()
         {
-            using var proxy = new TcpProxy(_f.Server.Port);
+            using var proxy = new ExecBridge.Tests.Faults.FaultProxy(_f.Server.Port);
             using var client = new ExecutorClient(new ExecutorEndpoint("proxied", proxy.Uri, null));
             await client.EnsureConnectedAsync(CancellationToken.None);
             var sessionId = client.SessionId;
@@ -339,12 +339,11 @@ namespace ExecBridge.Tests.Client
             var output = await CollectAsync(client, handle, until: c => c.StdoutText.Contains("line-5\n"));
 
             // The connection breaks and the executor is unreachable for a moment; the session lives on.
-            proxy.Refusing = true;
-            proxy.CutAll();
-            _ = Task.Delay(250).ContinueWith(_ => proxy.Refusing = false);
+            proxy.RefuseFor(TimeSpan.FromMilliseconds(250));
+            proxy.CutNow();
             await CollectAsync(client, handle, output);
 
-            Assert.True(proxy.RefusedCount >= 1);
+            Assert.True(proxy.ConnectionsRefused >= 1);
             Assert.Equal(sessionId, client.SessionId);
             var lines = output.StdoutText.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(Enumerable.Range(1, 25).Select(i => "line-" + i), lines);
