@@ -268,7 +268,8 @@ namespace ExecBridge.Client
             TimeSpan? timeout = null)
         {
             var total = timeout ?? Endpoint.RequestTimeout;
-            var started = System.Diagnostics.Stopwatch.StartNew();
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
+            TimeSpan Elapsed() => TimeSpan.FromSeconds((System.Diagnostics.Stopwatch.GetTimestamp() - started) / (double)System.Diagnostics.Stopwatch.Frequency);
             for (int attempt = 0; ; attempt++)
             {
                 var callTimeout = total;
@@ -279,7 +280,7 @@ namespace ExecBridge.Client
                 else
                 {
                     // The retry lives within the caller's deadline, redial included.
-                    callTimeout = total == Timeout.InfiniteTimeSpan ? total : total - started.Elapsed;
+                    callTimeout = total == Timeout.InfiniteTimeSpan ? total : total - Elapsed();
                     if (callTimeout != Timeout.InfiniteTimeSpan && callTimeout <= TimeSpan.Zero) throw Late(method, total);
                     using var redialCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
                     if (callTimeout != Timeout.InfiniteTimeSpan) redialCts.CancelAfter(callTimeout);
@@ -293,7 +294,7 @@ namespace ExecBridge.Client
                     }
                     if (callTimeout != Timeout.InfiniteTimeSpan)
                     {
-                        callTimeout = total - started.Elapsed;
+                        callTimeout = total - Elapsed();
                         if (callTimeout <= TimeSpan.Zero) throw Late(method, total);
                     }
                 }

@@ -115,39 +115,58 @@ namespace ExecBridge.Client.Copy
             Log($"Relaying '{srcPath}' ({length} bytes) from '{_src.ExecutorId}' to '{_dst.ExecutorId}:{target}' with ticket {ticket.MaskedTicket}.");
             bool committed = false;
             long reported = 0;
+            string? srcHashResult = null;
             try
             {
                 var upConfig = Config(ticket, RelayDirection.Upload, uploadFile: srcPath, output: null);
-                var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: partial);
-                var (up, down) = await RunPairAsync(
-                    HeadCurl(upConfig), upConfig,
-                    HeadCurl(downConfig), downConfig,
-                    partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
-
-                long putBytes = CheckUpload(up, ticket);
-                var downReport = CheckDownload(down, ticket);
-                if (putBytes != length || downReport.BytesDownloaded != length)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                        $"The relay moved {putBytes} bytes up and {downReport.BytesDownloaded} down for '{srcPath}' of {length} bytes; the copy was discarded.");
-                var info = await _dst.GetMetadataAsync(partial, ct).ConfigureAwait(false);
-                if ((info.Length ?? -1) != length)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                        $"The relayed file on '{_dst.ExecutorId}' has {info.Length} bytes instead of {length}; the copy was discarded.");
-                progress.AddBytes(length - reported);
-                reported = length;
-
+                var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: "/dev/fd/4");
+                // The destination hashes the bytes as they arrive (tee into the partial and sha256sum), and the
+                // source file, which does not change, is hashed while it is sent: verification costs no extra pass.
+                // curl's write-out report still goes to stdout (fd 3) and its exit status is the script's.
+                string downScript =
+                    "exec 3>&1\n" +
+                    "rc=$( { { head -c " + downConfig.Length.ToString(CultureInfo.InvariantCulture) + " | curl -q -K - 4>&1 >&3 ; echo $? >&5 ; } | " +
+                    "tee -- " + RemotePath.ShellQuote(partial) + " | { h=$(" + ExecutorClient.Sha256Tool + " 2>/dev/null) && echo \"EBSHA ${h%% *}\" >&2 ; } ; } 5>&1 >&3 )\n" +
+                    "exit ${rc:-1}\n";
                 var srcHash = HashAsync(_src, srcPath, ct);
-                var dstHash = HashAsync(_dst, partial, ct);
-                await Task.WhenAll(srcHash, dstHash).ConfigureAwait(false);
-                if (!string.Equals(srcHash.Result, dstHash.Result, StringComparison.OrdinalIgnoreCase))
-                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                        $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash.Result} on '{_dst.ExecutorId}', {srcHash.Result} on '{_src.ExecutorId}'); the copy was discarded.");
+                try
+                {
+                    var (up, down) = await RunPairAsync(
+                        HeadCurl(upConfig), upConfig,
+                        Guard(downScript), downConfig,
+                        partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
+
+                    long putBytes = CheckUpload(up, ticket);
+                    var downReport = CheckDownload(down, ticket);
+                    if (putBytes != length || downReport.BytesDownloaded != length)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                            $"The relay moved {putBytes} bytes up and {downReport.BytesDownloaded} down for '{srcPath}' of {length} bytes; the copy was discarded.");
+                    var info = await _dst.GetMetadataAsync(partial, ct).ConfigureAwait(false);
+                    if ((info.Length ?? -1) != length)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                            $"The relayed file on '{_dst.ExecutorId}' has {info.Length} bytes instead of {length}; the copy was discarded.");
+                    progress.AddBytes(length - reported);
+                    reported = length;
+
+                    // Without sha256sum on the destination the partial is hashed afterwards (in the client if need be).
+                    string? dstHash = StreamHash(down.Stderr) ?? await HashAsync(_dst, partial, ct).ConfigureAwait(false);
+                    string sourceHash = await srcHash.ConfigureAwait(false);
+                    if (!string.Equals(sourceHash, dstHash, StringComparison.OrdinalIgnoreCase))
+                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                            $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash} on '{_dst.ExecutorId}', {sourceHash} on '{_src.ExecutorId}'); the copy was discarded.");
+                    srcHashResult = sourceHash;
+                }
+                finally
+                {
+                    // Never leave the source hash unobserved when the transfer failed first.
+                    _ = srcHash.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                }
 
                 await _dst.MoveAsync(partial, target, ct).ConfigureAwait(false);
                 committed = true;
                 progress.FileDone();
-                Log($"Relayed '{srcPath}' -> '{target}': {length} bytes, SHA-256 {srcHash.Result}.");
-                return new CopyResult(srcPath, _src.ExecutorId, target, _dst.ExecutorId, false, length, srcHash.Result, DateTime.UtcNow - started);
+                Log($"Relayed '{srcPath}' -> '{target}': {length} bytes, SHA-256 {srcHashResult}.");
+                return new CopyResult(srcPath, _src.ExecutorId, target, _dst.ExecutorId, false, length, srcHashResult, DateTime.UtcNow - started);
             }
             catch
             {
@@ -367,6 +386,14 @@ namespace ExecBridge.Client.Copy
 
         /// <summary>Exit 127 when curl is missing; 'head' passes exactly the config to curl because stdin cannot be closed.</summary>
         private static string HeadCurl(byte[] config) => "head -c " + config.Length.ToString(CultureInfo.InvariantCulture) + " | curl -q -K -\n";
+
+        /// <summary>The hash the download script computed while writing, from its "EBSHA hex" stderr line.</summary>
+        private static string? StreamHash(string stderr)
+        {
+            foreach (var line in stderr.Split('\n'))
+                if (line.StartsWith("EBSHA ", StringComparison.Ordinal) && line.Length >= 6 + 64) return line.Substring(6, 64);
+            return null;
+        }
 
         private static string Guard(string script) => "command -v curl >/dev/null 2>&1 || exit 127\n" + script;
 

@@ -304,13 +304,19 @@ namespace ExecBridge.Client
         }
 
         /// <summary>SHA-256 (lower-case hex) of a file, or of a slice of it, computed on the executor with sha256sum.</summary>
+        /// <summary>
+        /// Hashes stdin: openssl where present (it uses the CPU's SHA instructions, ~3.7x faster than coreutils
+        /// here: 0.21 s vs 0.77 s for 256 MiB), else sha256sum. Both print the hex digest first.
+        /// </summary>
+        public const string Sha256Tool = "{ if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }";
+
         public async Task<string> Sha256Async(string path, CancellationToken ct, long offset = 0, long? length = null)
         {
             path = RemotePath.Normalize(path);
             string q = RemotePath.ShellQuote(path);
             string command = offset == 0 && length == null
-                ? $"sha256sum -- {q}"
-                : $"tail -c +{offset + 1} -- {q} | " + (length == null ? "" : $"head -c {length} | ") + "sha256sum";
+                ? $"{Sha256Tool} < {q}"
+                : $"tail -c +{offset + 1} -- {q} | " + (length == null ? "" : $"head -c {length} | ") + Sha256Tool;
             var r = await RunCommandAsync(command, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
             var text = r.StdoutText.Trim();
             if (r.ExitCode != 0 || text.Length < 64)
