@@ -30,7 +30,8 @@ namespace ExecBridge.Client.Files
     /// </summary>
     public sealed class RemoteFileWriter
     {
-        private const int ProcessChunk = 4 * 1024 * 1024;
+        /// <summary>process/write size; BlocksInFlight of them are kept in flight (the server applies them in order).</summary>
+        private const int ProcessChunk = 1024 * 1024;
         private const int BlocksInFlight = 4;
 
         private readonly ExecutorClient _client;
@@ -43,6 +44,8 @@ namespace ExecBridge.Client.Files
         private readonly Queue<(Task<RpcMessage> Task, byte[] Buffer)> _inFlight = new Queue<(Task<RpcMessage>, byte[])>();
         private RemoteProcessHandle? _process;
         private readonly StringBuilder _processStderr = new StringBuilder();
+        private readonly StringBuilder _processStdout = new StringBuilder();
+        private readonly Queue<(Task<string> Task, byte[] Buffer)> _inputInFlight = new Queue<(Task<string>, byte[])>();
         private bool _finished;
 
         private RemoteFileWriter(ExecutorClient client, string path, string partialPath, long length, bool overwrite, RemoteWriteMode mode)
@@ -146,7 +149,10 @@ namespace ExecBridge.Client.Files
                 case RemoteWriteMode.Process:
                     _process = await _client.StartProcessAsync(new ProcessStartSpec
                     {
-                        Argv = new[] { "/bin/sh", "-c", $"head -c {Length} > {RemotePath.ShellQuote(PartialPath)}" },
+                        // The partial is created first (so a bad path fails at once), then written and hashed in one
+                        // pass: the digest on stdout saves reading the whole file again afterwards.
+                        Argv = new[] { "/bin/sh", "-c",
+                            $": > {RemotePath.ShellQuote(PartialPath)} || exit 1; head -c {Length} | tee -- {RemotePath.ShellQuote(PartialPath)} | {ExecutorClient.Sha256Tool}" },
                         WorkingDirectory = "/",
                         PipeStdin = true,
                     }, ct).ConfigureAwait(false);
@@ -239,11 +245,28 @@ namespace ExecBridge.Client.Files
             if (_blockFill == 0) return;
             var p = _process!;
             CheckProcessAlive(p);
-            var status = await _client.WriteInputAsync(p, new ArraySegment<byte>(_block!, 0, _blockFill), ct).ConfigureAwait(false);
-            if (status != "accepted")
-                throw new ExecBridgeException(ExecBridgeErrorKind.ServerError, $"The executor refused input for the writer of '{Path}' ({status}).");
-            Count(_blockFill);
+            var buffer = _block!;
+            int len = _blockFill;
+            _block = null;
             _blockFill = 0;
+            Count(len);
+            _inputInFlight.Enqueue((_client.WriteInputAsync(p, new ArraySegment<byte>(buffer, 0, len), ct), buffer));
+            while (_inputInFlight.Count >= BlocksInFlight) await CompleteOldestInputAsync().ConfigureAwait(false);
+        }
+
+        private async Task CompleteOldestInputAsync()
+        {
+            var (task, buffer) = _inputInFlight.Dequeue();
+            try
+            {
+                var status = await task.ConfigureAwait(false);
+                if (status != "accepted")
+                    throw new ExecBridgeException(ExecBridgeErrorKind.ServerError, $"The executor refused input for the writer of '{Path}' ({status}).");
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
 
         private void CheckProcessAlive(RemoteProcessHandle p)
@@ -258,7 +281,10 @@ namespace ExecBridge.Client.Files
         private void CollectStderr(RemoteProcessHandle p)
         {
             foreach (var c in p.TakeUnread())
-                if (_processStderr.Length < 8192) _processStderr.Append(Encoding.UTF8.GetString(c.Data));
+            {
+                var text = c.Stream == OutputStreamKind.Stdout ? _processStdout : _processStderr;
+                if (text.Length < 8192) text.Append(Encoding.UTF8.GetString(c.Data));
+            }
         }
 
         private static ExecBridgeErrorKind ClassifyStderr(string s) =>
@@ -291,13 +317,23 @@ namespace ExecBridge.Client.Files
                     break;
                 case RemoteWriteMode.Process:
                     await FlushProcessAsync(ct).ConfigureAwait(false);
+                    while (_inputInFlight.Count > 0) await CompleteOldestInputAsync().ConfigureAwait(false);
                     if (BytesWritten != Length) throw ShortWrite();
                     await WaitProcessAsync(_process!, ct).ConfigureAwait(false);
                     break;
             }
             _finished = true;
 
-            var actual = await _client.Sha256Async(PartialPath, ct).ConfigureAwait(false);
+            // The writing process hashed what it wrote; the size check guards against tee failing on the file alone.
+            string? streamed = Mode == RemoteWriteMode.Process ? ParseDigest(_processStdout.ToString()) : null;
+            if (streamed != null)
+            {
+                var written = await _client.GetMetadataAsync(PartialPath, ct).ConfigureAwait(false);
+                if ((written.Length ?? -1) != Length)
+                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                        $"The copy of '{Path}' on executor '{_client.ExecutorId}' has {written.Length} bytes instead of {Length}; it was discarded.");
+            }
+            var actual = streamed ?? await _client.Sha256Async(PartialPath, ct).ConfigureAwait(false);
             if (expectedSha256 != null && !string.Equals(actual, expectedSha256, StringComparison.OrdinalIgnoreCase))
                 throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
                     $"The copy of '{Path}' on executor '{_client.ExecutorId}' does not match what was sent (SHA-256 {actual} on the executor, {expectedSha256} sent); it was discarded.");
@@ -309,6 +345,14 @@ namespace ExecBridge.Client.Files
             }
             await _client.MoveAsync(PartialPath, Path, ct).ConfigureAwait(false);
             return actual;
+        }
+
+        private static string? ParseDigest(string stdout)
+        {
+            var t = stdout.Trim();
+            if (t.Length < 64) return null;
+            for (int i = 0; i < 64; i++) if (!Uri.IsHexDigit(t[i])) return null;
+            return t.Substring(0, 64).ToLowerInvariant();
         }
 
         private ExecBridgeException ShortWrite() => new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
@@ -344,6 +388,12 @@ namespace ExecBridge.Client.Files
             {
                 var (task, buffer) = _inFlight.Dequeue();
                 try { (await task.ConfigureAwait(false)).Dispose(); } catch { }
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+            while (_inputInFlight.Count > 0)
+            {
+                var (task, buffer) = _inputInFlight.Dequeue();
+                try { await task.ConfigureAwait(false); } catch { }
                 ArrayPool<byte>.Shared.Return(buffer);
             }
             if (_block != null) { ArrayPool<byte>.Shared.Return(_block); _block = null; }
