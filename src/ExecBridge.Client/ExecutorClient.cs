@@ -309,8 +309,11 @@ namespace ExecBridge.Client
                     throw;
                 }
                 catch (ExecBridgeException ex) when (attempt == 0 && ex.Kind == ExecBridgeErrorKind.ConnectionLost
-                                                     && (ex is RequestNotSentException || IsReadOnly(method)))
+                                                     && (ex is RequestNotSentException || IsReadOnly(method))
+                                                     && (total == Timeout.InfiniteTimeSpan || Elapsed() < TimeSpan.FromTicks(total.Ticks / 2)))
                 {
+                    // Only while at least half the deadline is left: a redial needs the time, and a call that has
+                    // spent its time waiting (e.g. behind a stalled send) reports the loss rather than overrun.
                     _logger.LogInformation("Connection to {Executor} was lost during {Method}; redialing and sending it again", ExecutorId, method);
                 }
             }
