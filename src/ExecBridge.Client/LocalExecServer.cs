@@ -99,7 +99,8 @@ namespace ExecBridge.Client
                     $"The local exec-server did not report its address within {timeout.TotalSeconds:0} s. {err}");
             }
             // Drain stdout so the server can never block on a full pipe.
-            _ = Task.Run(() => { try { process.StandardOutput.ReadToEnd(); } catch { } });
+            // (asynchronously: a thread blocked for the server's lifetime would starve a 2-core thread pool)
+            _ = process.StandardOutput.ReadToEndAsync().ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
             return new LocalExecServer(process, home, new Uri(line.Trim()), token, codexPath);
         }
 

@@ -118,7 +118,10 @@ namespace ExecBridge.Client.Rpc
             cancellationToken.ThrowIfCancellationRequested();
             long id = Interlocked.Increment(ref _nextId);
             var call = new PendingCall(method, timeout);
+            // One deadline for the whole call, sending included (a send stuck in a stalled network counts too).
+            call.Arm();
             _pending[id] = call;
+            EnsureSweeper();
             try
             {
                 var request = RequestWriter.Rent();
@@ -136,7 +139,7 @@ namespace ExecBridge.Client.Rpc
                     w.Flush();
                     // Params are never logged: they can carry file contents and stdin; headers never are logged at all.
                     if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("-> {Method} #{Id} ({Bytes} bytes)", method, id, request.Buffer.WrittenCount);
-                    await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken, timeout).ConfigureAwait(false);
+                    await SendAsync(request.Buffer.WrittenSegment, method, cancellationToken, call.Remaining()).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -153,8 +156,6 @@ namespace ExecBridge.Client.Rpc
 
                 // The deadline is enforced by one shared sweeper, not a timer per call. Cancellation is purely
                 // local: $/cancelRequest would make the server drop the connection.
-                call.Arm();
-                EnsureSweeper();
                 var registration = cancellationToken.CanBeCanceled
                     ? cancellationToken.Register(state => ((PendingCall)state!).Completion.TrySetCanceled(), call)
                     : default;
@@ -210,7 +211,16 @@ namespace ExecBridge.Client.Rpc
             public TimeSpan Timeout { get; }
             public long Deadline = long.MaxValue;
 
-            /// <summary>Starts the clock once the request is on the wire.</summary>
+            /// <summary>Time left before the deadline (infinite when the call has none).</summary>
+            public TimeSpan Remaining()
+            {
+                long deadline = Volatile.Read(ref Deadline);
+                if (deadline == long.MaxValue) return System.Threading.Timeout.InfiniteTimeSpan;
+                long left = deadline - Stopwatch.GetTimestamp();
+                return left <= 0 ? TimeSpan.FromTicks(1) : TimeSpan.FromSeconds(left / (double)Stopwatch.Frequency);
+            }
+
+            /// <summary>Starts the clock when the call begins.</summary>
             public void Arm()
             {
                 if (Timeout == System.Threading.Timeout.InfiniteTimeSpan) return;
@@ -462,7 +472,7 @@ namespace ExecBridge.Client.Rpc
         {
             Shutdown(new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
                 $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was closed by the client."));
-            try { _reader?.Wait(TimeSpan.FromSeconds(2)); } catch { }
+            // The reader ends by itself once the socket is aborted; waiting for it here would block a pool thread.
             _socket.Dispose();
         }
     }

@@ -82,7 +82,8 @@ namespace ExecBridge.Tests.Infrastructure
             if (line == null || !line.StartsWith("ws://"))
                 throw new InvalidOperationException($"codex {Version} exec-server did not start: '{line}'");
             // Keep draining stdout so the server never blocks on a full pipe.
-            _ = Task.Run(() => { try { _process.StandardOutput.ReadToEnd(); } catch { } });
+            // (asynchronously: a pool thread blocked per server starves timers on a 2-core machine)
+            _ = _process.StandardOutput.ReadToEndAsync().ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
         }
 
         /// <summary>Kills the server (its children die with it, notes §0).</summary>
