@@ -59,7 +59,7 @@ namespace ExecBridge.Bench
                     var (getExit, getErr) = await get;
                     sw.Stop();
                     if (putExit != 0 || getExit != 0)
-                        throw new InvalidOperationException($"curl PUT exit {putExit} ({Scrub(putErr, ticket.Ticket)}), GET exit {getExit} ({Scrub(getErr, ticket.Ticket)})");
+                        throw new InvalidOperationException($"curl PUT exit {putExit} ({ticket.Scrub(putErr)}), GET exit {getExit} ({ticket.Scrub(getErr)})");
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 });
             }
@@ -187,8 +187,6 @@ namespace ExecBridge.Bench
             await p.WaitForExitAsync();
             return (p.ExitCode, (await err).Trim());
         }
-
-        private static string Scrub(string text, string ticket) => text.Replace(ticket, RelayTicketInfo.Mask(ticket));
 
         private void DisposeExtras()
         {

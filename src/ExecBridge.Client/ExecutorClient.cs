@@ -117,10 +117,7 @@ namespace ExecBridge.Client
 
             _logger.LogInformation("{Action} executor {Executor} at {Uri}", redial ? "Redialing" : "Dialing", ExecutorId,
                 AuthenticationFailedException.SafeUri(Endpoint.Uri));
-            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
-                .ConfigureAwait(false);
-            rpc.NotificationHandler = OnNotification;
-            rpc.Closed += OnConnectionClosed;
+            var rpc = await OpenAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 string? resumeId = redial ? SessionId : null;
@@ -148,10 +145,7 @@ namespace ExecBridge.Client
                             _logger.LogDebug("Session on {Executor} still attached to the old connection; retrying the resume", ExecutorId);
                             rpc.Dispose();
                             await Task.Delay(50 << attempt, cancellationToken).ConfigureAwait(false);
-                            rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
-                                .ConfigureAwait(false);
-                            rpc.NotificationHandler = OnNotification;
-                            rpc.Closed += OnConnectionClosed;
+                            rpc = await OpenAsync(cancellationToken).ConfigureAwait(false);
                         }
                     }
                     resumed = resumeId != null;
@@ -163,10 +157,7 @@ namespace ExecBridge.Client
                     FailLiveProcesses(new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
                         $"The executor '{ExecutorId}' no longer has the session these processes ran in ({ex.RemoteMessage}); their remaining output and exit codes are lost."));
                     rpc.Dispose();
-                    rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
-                        .ConfigureAwait(false);
-                    rpc.NotificationHandler = OnNotification;
-                    rpc.Closed += OnConnectionClosed;
+                    rpc = await OpenAsync(cancellationToken).ConfigureAwait(false);
                     init = await rpc.CallAsync("initialize", w => WriteInitialize(w, null), Endpoint.RequestTimeout, cancellationToken)
                         .ConfigureAwait(false);
                 }
@@ -196,6 +187,16 @@ namespace ExecBridge.Client
                 if (ReferenceEquals(_rpc, rpc)) _rpc = null;
                 throw;
             }
+        }
+
+        /// <summary>A new socket wired to this client's notification and close handlers.</summary>
+        private async Task<RpcConnection> OpenAsync(CancellationToken cancellationToken)
+        {
+            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
+                .ConfigureAwait(false);
+            rpc.NotificationHandler = OnNotification;
+            rpc.Closed += OnConnectionClosed;
+            return rpc;
         }
 
         private void WriteInitialize(Utf8JsonWriter w, string? resumeSessionId)

@@ -497,7 +497,7 @@ namespace ExecBridge.Client.Copy
             var lines = stderr.Split('\n').Select(l => l.Trim())
                 .Where(l => l.Length > 0 && !l.StartsWith("EBTAR", StringComparison.Ordinal) && !l.StartsWith("EBCURL", StringComparison.Ordinal));
             var text = ticket.Scrub(string.Join(" ", lines));
-            text = Regex.Replace(text, @"rly_[A-Za-z0-9_\-]+", m => RelayTicketInfo.Mask(m.Value));
+            text = RelayTicketInfo.MaskAll(text);
             return text.Length > 300 ? text.Substring(0, 300) + "…" : text;
         }
 

@@ -303,13 +303,13 @@ namespace ExecBridge.Client
                     $"Could not rename '{sourcePath}' to '{destinationPath}' on executor '{ExecutorId}': {r.Stderr.Trim()}");
         }
 
-        /// <summary>SHA-256 (lower-case hex) of a file, or of a slice of it, computed on the executor with sha256sum.</summary>
         /// <summary>
         /// Hashes stdin: openssl where present (it uses the CPU's SHA instructions, ~3.7x faster than coreutils
         /// here: 0.21 s vs 0.77 s for 256 MiB), else sha256sum. Both print the hex digest first.
         /// </summary>
         public const string Sha256Tool = "{ if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }";
 
+        /// <summary>SHA-256 (lower-case hex) of a file, or of a slice of it, computed on the executor (Sha256Tool).</summary>
         public async Task<string> Sha256Async(string path, CancellationToken ct, long offset = 0, long? length = null)
         {
             path = RemotePath.Normalize(path);
@@ -328,7 +328,7 @@ namespace ExecBridge.Client
             return text.Substring(0, 64).ToLowerInvariant();
         }
 
-        private static ExecBridgeErrorKind ClassifyShellError(string stderr)
+        internal static ExecBridgeErrorKind ClassifyShellError(string stderr)
         {
             if (stderr.Contains("No such file")) return ExecBridgeErrorKind.RemotePathNotFound;
             if (stderr.Contains("Permission denied")) return ExecBridgeErrorKind.RemotePermissionDenied;

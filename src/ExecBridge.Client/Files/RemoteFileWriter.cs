@@ -274,7 +274,7 @@ namespace ExecBridge.Client.Files
             CollectStderr(p);
             if (p.Failure != null) throw p.Failure;
             if (p.Exited && BytesWritten < Length)
-                throw new ExecBridgeException(ClassifyStderr(_processStderr.ToString()),
+                throw new ExecBridgeException(ExecutorClient.ClassifyShellError(_processStderr.ToString()),
                     $"Writing '{Path}' on executor '{_client.ExecutorId}' failed (exit code {p.ExitCode}): {_processStderr.ToString().Trim()}");
         }
 
@@ -286,12 +286,6 @@ namespace ExecBridge.Client.Files
                 if (text.Length < 8192) text.Append(Encoding.UTF8.GetString(c.Data));
             }
         }
-
-        private static ExecBridgeErrorKind ClassifyStderr(string s) =>
-            s.Contains("No such file") ? ExecBridgeErrorKind.RemotePathNotFound
-            : s.Contains("Permission denied") ? ExecBridgeErrorKind.RemotePermissionDenied
-            : s.Contains("Is a directory") ? ExecBridgeErrorKind.RemotePathIsDirectory
-            : ExecBridgeErrorKind.ServerError;
 
         /// <summary>
         /// Finishes the data, checks the executor's sha256sum of the partial against 'expectedSha256' (lower-case hex;
@@ -375,7 +369,7 @@ namespace ExecBridge.Client.Files
             _process = null;
             if (p.Failure != null) throw p.Failure;
             if (p.ExitCode != 0)
-                throw new ExecBridgeException(ClassifyStderr(_processStderr.ToString()),
+                throw new ExecBridgeException(ExecutorClient.ClassifyShellError(_processStderr.ToString()),
                     $"Writing '{Path}' on executor '{_client.ExecutorId}' failed (exit code {p.ExitCode}): {_processStderr.ToString().Trim()}");
         }
 

@@ -214,75 +214,73 @@ namespace ExecBridge.Client
 
         private async Task CatchUpAsync(RpcConnection rpc, RemoteProcessHandle handle, CancellationToken cancellationToken)
         {
+            long after = handle.BeginCatchUp();
+            var chunks = new List<OutputChunk>();
+            bool exited = false, closed = false;
+            int? exitCode = null;
+            ExecBridgeException? gap = null;
+            try
             {
-                long after = handle.BeginCatchUp();
-                var chunks = new List<OutputChunk>();
-                bool exited = false, closed = false;
-                int? exitCode = null;
-                ExecBridgeException? gap = null;
-                try
+                long cursor = after;
+                bool first = true;
+                while (true)
                 {
-                    long cursor = after;
-                    bool first = true;
-                    while (true)
+                    using var response = await rpc.CallAsync("process/read", w =>
                     {
-                        using var response = await rpc.CallAsync("process/read", w =>
+                        w.WriteStartObject();
+                        w.WriteString("processId", handle.ProcessId);
+                        w.WriteNumber("afterSeq", cursor);
+                        w.WriteNumber("maxBytes", 4 * 1024 * 1024);
+                        w.WriteNumber("waitMs", 0);
+                        w.WriteEndObject();
+                    }, Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
+                    var r = response.Result;
+                    exited = r.TryGetProperty("exited", out var ex) && ex.ValueKind == JsonValueKind.True;
+                    closed = r.TryGetProperty("closed", out var cl) && cl.ValueKind == JsonValueKind.True;
+                    if (r.TryGetProperty("exitCode", out var code) && code.ValueKind == JsonValueKind.Number) exitCode = code.GetInt32();
+                    int count = 0;
+                    foreach (var c in r.GetProperty("chunks").EnumerateArray())
+                    {
+                        long seq = c.GetProperty("seq").GetInt64();
+                        if (first)
                         {
-                            w.WriteStartObject();
-                            w.WriteString("processId", handle.ProcessId);
-                            w.WriteNumber("afterSeq", cursor);
-                            w.WriteNumber("maxBytes", 4 * 1024 * 1024);
-                            w.WriteNumber("waitMs", 0);
-                            w.WriteEndObject();
-                        }, Endpoint.RequestTimeout, cancellationToken).ConfigureAwait(false);
-                        var r = response.Result;
-                        exited = r.TryGetProperty("exited", out var ex) && ex.ValueKind == JsonValueKind.True;
-                        closed = r.TryGetProperty("closed", out var cl) && cl.ValueKind == JsonValueKind.True;
-                        if (r.TryGetProperty("exitCode", out var code) && code.ValueKind == JsonValueKind.Number) exitCode = code.GetInt32();
-                        int count = 0;
-                        foreach (var c in r.GetProperty("chunks").EnumerateArray())
-                        {
-                            long seq = c.GetProperty("seq").GetInt64();
-                            if (first)
-                            {
-                                // Anything between the cursor and the first retained chunk that we never saw is lost
-                                // (the server keeps only the last ~1 MiB); the exited event also takes a seq.
-                                long missing = 0;
-                                for (long s = cursor + 1; s < seq; s++)
-                                    if (!handle.IsSeen(s) && s != handle.ExitedSeq) missing++;
-                                long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
-                                if (missing > allowed)
-                                    gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
-                                        $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: {missing} chunk(s) between seq {cursor + 1} and {seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
-                                first = false;
-                            }
-                            chunks.Add(new OutputChunk(seq, ParseStream(c), c.GetProperty("chunk").GetBytesFromBase64()));
-                            cursor = seq;
-                            count++;
+                            // Anything between the cursor and the first retained chunk that we never saw is lost
+                            // (the server keeps only the last ~1 MiB); the exited event also takes a seq.
+                            long missing = 0;
+                            for (long s = cursor + 1; s < seq; s++)
+                                if (!handle.IsSeen(s) && s != handle.ExitedSeq) missing++;
+                            long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
+                            if (missing > allowed)
+                                gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                                    $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: {missing} chunk(s) between seq {cursor + 1} and {seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
+                            first = false;
                         }
-                        if (count == 0) break;
+                        chunks.Add(new OutputChunk(seq, ParseStream(c), c.GetProperty("chunk").GetBytesFromBase64()));
+                        cursor = seq;
+                        count++;
                     }
+                    if (count == 0) break;
                 }
-                catch (RemoteErrorException ex)
-                {
-                    gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
-                        $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
-                    // Not marked closed: a closed handle ignores the failure, and the loss would go unreported.
-                    handle.EndCatchUp(chunks, exited, exitCode, false, null);
-                    handle.OnFailure(gap);
-                    return;
-                }
-                catch (Exception ex) when (ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException)
-                {
-                    // A result of the wrong shape (missing chunks, non-object, out-of-range numbers): a clear error, not a crash.
-                    handle.EndCatchUp(chunks, exited, exitCode, false, null);
-                    handle.OnFailure(new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
-                        $"The executor '{ExecutorId}' answered process/read for process '{handle.ProcessId}' with a malformed result ({ex.Message}); its remaining output is lost.", ex));
-                    return;
-                }
-                handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
-                _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);
             }
+            catch (RemoteErrorException ex)
+            {
+                gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                    $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
+                // Not marked closed: a closed handle ignores the failure, and the loss would go unreported.
+                handle.EndCatchUp(chunks, exited, exitCode, false, null);
+                handle.OnFailure(gap);
+                return;
+            }
+            catch (Exception ex) when (ex is KeyNotFoundException || ex is InvalidOperationException || ex is FormatException)
+            {
+                // A result of the wrong shape (missing chunks, non-object, out-of-range numbers): a clear error, not a crash.
+                handle.EndCatchUp(chunks, exited, exitCode, false, null);
+                handle.OnFailure(new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                    $"The executor '{ExecutorId}' answered process/read for process '{handle.ProcessId}' with a malformed result ({ex.Message}); its remaining output is lost.", ex));
+                return;
+            }
+            handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
+            _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);
         }
 
         /// <summary>Forgets a finished process so its buffer can be collected.</summary>

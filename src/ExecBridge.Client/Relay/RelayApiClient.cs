@@ -79,6 +79,10 @@ namespace ExecBridge.Client.Relay
             return escaped == Ticket ? text : text.Replace(escaped, masked);
         }
 
+        /// <summary>Masks every relay ticket (rly_…) in a text, e.g. a server's or curl's error output.</summary>
+        public static string MaskAll(string text) =>
+            System.Text.RegularExpressions.Regex.Replace(text, @"rly_[A-Za-z0-9_\-]+", m => Mask(m.Value));
+
         public static string Mask(string? ticket)
         {
             if (string.IsNullOrEmpty(ticket)) return "";
@@ -216,7 +220,7 @@ namespace ExecBridge.Client.Relay
             }
             text = Settings.Scrub(text.Trim());
             // A ticket the server might echo is masked too.
-            text = System.Text.RegularExpressions.Regex.Replace(text, @"rly_[A-Za-z0-9_\-]+", m => RelayTicketInfo.Mask(m.Value));
+            text = RelayTicketInfo.MaskAll(text);
             return text.Length > 300 ? text.Substring(0, 300) + "…" : text;
         }
 

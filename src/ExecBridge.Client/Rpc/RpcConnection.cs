@@ -30,7 +30,6 @@ namespace ExecBridge.Client.Rpc
         private readonly ClientWebSocket _socket;
         private readonly ConcurrentDictionary<long, PendingCall> _pending = new ConcurrentDictionary<long, PendingCall>();
         private Timer? _sweeper;
-        private int _receiveSizeHint = 64 * 1024;
         private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
         private readonly CancellationTokenSource _lifetime = new CancellationTokenSource();
         private readonly ILogger _logger;
@@ -376,8 +375,7 @@ namespace ExecBridge.Client.Rpc
                     var messageBuffer = buffer;
                     int messageLength = length;
                     // Size the next buffer like this one, so a stream of 1 MiB blocks is not regrown and copied each time.
-                    _receiveSizeHint = messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, 8 * 1024 * 1024) : 64 * 1024;
-                    buffer = ArrayPool<byte>.Shared.Rent(_receiveSizeHint);
+                    buffer = ArrayPool<byte>.Shared.Rent(messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, 8 * 1024 * 1024) : 64 * 1024);
                     length = 0;
                     Dispatch(messageBuffer, messageLength);
                 }
