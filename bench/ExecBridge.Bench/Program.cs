@@ -33,7 +33,7 @@ namespace ExecBridge.Bench
                 switch (args[i])
                 {
                     case "--quick": o.Quick = true; break;
-                    case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], out var n) && n > 0: o.Runs = n; runsGiven = true; i++; break;
+                    case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], out var n) && n > 0: o.Rounds = n; runsGiven = true; i++; break;
                     case "--only" when i + 1 < args.Length:
                         o.Only = new HashSet<string>(args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim().ToUpperInvariant()));
                         break;
@@ -42,11 +42,11 @@ namespace ExecBridge.Bench
                     default: Console.Error.WriteLine($"unknown argument '{args[i]}'\n{Usage}"); return 2;
                 }
             }
-            if (o.Quick && !runsGiven) o.Runs = 1;
+            if (o.Quick && !runsGiven) o.Rounds = 1;
 
             var total = Stopwatch.StartNew();
             void Log(string s) => Console.Error.WriteLine(s);
-            Log($"ExecBridge bench: {(o.Quick ? "quick" : "full")}, {o.Runs} run(s) per path, module {Peers.ModuleManifest}");
+            Log($"ExecBridge bench: {(o.Quick ? "quick" : "full")}, {o.Rounds} round(s) of one run per path (interleaved), module {Peers.ModuleManifest}");
             if (!File.Exists(Peers.ModuleManifest))
             {
                 Console.Error.WriteLine($"The module is not built: {Peers.ModuleManifest} (build the solution, or set EXECBRIDGE_MODULE).");
@@ -61,13 +61,18 @@ namespace ExecBridge.Bench
             {
                 try
                 {
-                    if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); Log("W1 legacy ..."); await w.W1LegacyAsync(); }
-                    if (o.Wants("W2")) { Log("W2 ..."); await w.W2Async(); }
-                    if (o.Wants("W3")) { Log("W3 ..."); await w.W3Async(); }
-                    if (o.Wants("W4")) { Log("W4 ..."); await w.W4Async(); }
-                    if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); Log("W5 legacy ..."); await w.W5LegacyAsync(); }
-                    if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
-                    if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
+                    for (int round = 1; round <= o.Rounds; round++)
+                    {
+                        o.Warmup = round == 1 && !o.Quick;
+                        Log($"round {round} of {o.Rounds}");
+                        if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); Log("W1 legacy ..."); await w.W1LegacyAsync(); }
+                        if (o.Wants("W2")) { Log("W2 ..."); await w.W2Async(); }
+                        if (o.Wants("W3")) { Log("W3 ..."); await w.W3Async(); }
+                        if (o.Wants("W4")) { Log("W4 ..."); await w.W4Async(); }
+                        if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); Log("W5 legacy ..."); await w.W5LegacyAsync(); }
+                        if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
+                        if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
+                    }
                 }
                 catch (Exception ex)
                 {
@@ -151,7 +156,7 @@ namespace ExecBridge.Bench
             var sb = new StringBuilder();
             sb.AppendLine("# ExecBridge benchmark results");
             sb.AppendLine();
-            sb.AppendLine($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by the bench itself (`--results`). Mode: {(o.Quick ? "quick" : "full")}, {o.Runs} run(s) per path, total {elapsed.TotalSeconds:0} s.");
+            sb.AppendLine($"Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by the bench itself (`--results`). Mode: {(o.Quick ? "quick" : "full")}, {o.Rounds} round(s), each running every path of a workload once after the other (so a floor and the paths compared with it are timed close together), total {elapsed.TotalSeconds:0} s.");
             sb.AppendLine();
             sb.AppendLine("Command:");
             sb.AppendLine();

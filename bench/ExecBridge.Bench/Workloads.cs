@@ -19,7 +19,15 @@ namespace ExecBridge.Bench
     internal sealed class BenchOptions
     {
         public bool Quick;
-        public int Runs = 5;
+        /// <summary>Timed runs per path in one round.</summary>
+        public int Runs = 1;
+        /// <summary>
+        /// Every workload runs once per round, all its paths one after the other, so the floor and the paths compared
+        /// with it are measured minutes apart at most: this machine's speed drifts by 15-30 % over tens of minutes.
+        /// </summary>
+        public int Rounds = 5;
+        /// <summary>One discarded run per path before timing (first round only).</summary>
+        public bool Warmup;
         public HashSet<string>? Only;
         public string? ResultsPath;
         public List<string> RawArgs = new List<string>();
@@ -80,14 +88,22 @@ namespace ExecBridge.Bench
             return Ps.Run($"$global:{name}")[0];
         }
 
+        /// <summary>The row of this workload and path; a later round gets the same row back and adds its runs to it.</summary>
         private Row AddRow(string workload, string path, MetricKind kind, Row? floor = null)
         {
-            var row = new Row(workload, path, kind) { Floor = floor };
+            var row = Rows.Find(r => r.Workload == workload && r.Path == path);
+            if (row != null)
+            {
+                row.Floor = floor;
+                row.Versus.Clear();
+                return row;
+            }
+            row = new Row(workload, path, kind) { Floor = floor };
             Rows.Add(row);
             return row;
         }
 
-        private Task Run(Row row, Func<int, Task<RunResult>> once, int? runs = null) => Measure.RunAsync(row, runs ?? _o.Runs, once, _log, !_o.Quick);
+        private Task Run(Row row, Func<int, Task<RunResult>> once, int? runs = null) => Measure.RunAsync(row, runs ?? _o.Runs, once, _log, _o.Warmup);
 
         // ======================================================================================== W2
 

@@ -388,9 +388,12 @@ namespace ExecBridge.Client
         /// Runs a process, handing stdout to 'onStdout' in order as the notifications arrive (they carry all output,
         /// notes §12.3) and keeping up to 64 KiB of stderr. 'afterStart' runs once the process exists (e.g. to feed
         /// stdin). Fails when nothing happens for 'idleTimeout'. Terminates the process when abandoned.
+        /// With a 'backlog' limit, the process is terminated once more stdout than that waits for 'onStdout' (the
+        /// server pushes output without flow control); what arrived is still delivered and 'backlog.Stopped' is set.
         /// </summary>
         internal async Task<int> RunProcessAsync(ProcessStartSpec spec, Func<ReadOnlyMemory<byte>, CancellationToken, Task>? onStdout,
-            MemoryStream? stderr, Func<RemoteProcessHandle, Task>? afterStart, TimeSpan idleTimeout, CancellationToken ct)
+            MemoryStream? stderr, Func<RemoteProcessHandle, Task>? afterStart, TimeSpan idleTimeout, CancellationToken ct,
+            BacklogLimit? backlog = null)
         {
             var handle = await StartProcessAsync(spec, ct).ConfigureAwait(false);
             bool done = false;
@@ -401,6 +404,18 @@ namespace ExecBridge.Client
                 while (true)
                 {
                     var chunks = handle.TakeUnread();
+                    if (backlog != null && !backlog.Stopped && !handle.Exited)
+                    {
+                        long waiting = 0;
+                        foreach (var c in chunks) waiting += c.Data.Length;
+                        if (waiting > backlog.Bytes)
+                        {
+                            backlog.Stopped = true;
+                            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                            cts.CancelAfter(TimeSpan.FromSeconds(5));
+                            await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
+                        }
+                    }
                     foreach (var c in chunks)
                     {
                         if (c.Stream == OutputStreamKind.Stderr)
@@ -444,6 +459,14 @@ namespace ExecBridge.Client
                 Forget(handle);
             }
         }
+    }
+
+    /// <summary>How much helper-process stdout may wait for its consumer before the process is stopped.</summary>
+    internal sealed class BacklogLimit
+    {
+        public BacklogLimit(long bytes) { Bytes = bytes; }
+        public long Bytes { get; }
+        public bool Stopped { get; set; }
     }
 
     /// <summary>fs/remove with recursive:false on a folder that has entries.</summary>

@@ -89,13 +89,16 @@ namespace ExecBridge.Client.Processes
 
         private static async Task WaitAsync(Task signal, TimeSpan timeout, CancellationToken cancellationToken)
         {
-            var tcs = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            using (cancellationToken.Register(() => tcs.TrySetCanceled()))
+            // Called once per wake-up on hot output paths: a timer that is disposed with the wait, not a
+            // Task.Delay that stays queued for the whole timeout after every wake-up.
+            using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeoutCts.CancelAfter(timeout);
+            var woken = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (timeoutCts.Token.Register(() => woken.TrySetResult(true)))
             {
-                var delay = Task.Delay(timeout);
-                await Task.WhenAny(signal, tcs.Task, delay).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
+                await Task.WhenAny(signal, woken.Task).ConfigureAwait(false);
             }
+            cancellationToken.ThrowIfCancellationRequested();
         }
 
         internal void OnOutput(long seq, OutputStreamKind stream, byte[] data)
