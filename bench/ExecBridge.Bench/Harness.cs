@@ -85,6 +85,37 @@ namespace ExecBridge.Bench
         public string? Problem;
         public double? DirectValue; // for W7, a value measured by a child process (ms)
         public long AllocatedBytes = -1; // managed allocations of the whole process during the run (all threads)
+        public double CpuCores = -1; // machine-wide busy cores during the run (all processes: servers, helpers, this one)
+    }
+
+    /// <summary>
+    /// Machine-wide CPU use from /proc/stat: how many of the cores were busy (any process) over an interval. On this
+    /// 2-core machine the client, the exec-servers, their helper processes and the gateway share them, so a path that
+    /// keeps both busy is limited by the CPU, not by its own waiting.
+    /// </summary>
+    internal readonly struct CpuSample
+    {
+        private readonly long _busy, _total;
+        private CpuSample(long busy, long total) { _busy = busy; _total = total; }
+
+        public static CpuSample Take()
+        {
+            try
+            {
+                var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                long V(int i) => f.Length > i ? long.Parse(f[i], CultureInfo.InvariantCulture) : 0;
+                long idle = V(4) + V(5);
+                long busy = V(1) + V(2) + V(3) + V(6) + V(7) + V(8);
+                return new CpuSample(busy, busy + idle);
+            }
+            catch { return default; }
+        }
+
+        public static double BusyCores(CpuSample before, CpuSample after)
+        {
+            long total = after._total - before._total;
+            return total <= 0 ? -1 : (double)(after._busy - before._busy) / total * Environment.ProcessorCount;
+        }
     }
 
     /// <summary>A row of the table: one workload through one path.</summary>
@@ -219,10 +250,12 @@ namespace ExecBridge.Bench
                 RunResult result;
                 var sampler = new MemorySampler();
                 long allocatedBefore = GC.GetTotalAllocatedBytes(true);
+                var cpuBefore = CpuSample.Take();
                 try
                 {
                     result = await once(i);
                     result.AllocatedBytes = GC.GetTotalAllocatedBytes(true) - allocatedBefore;
+                    result.CpuCores = CpuSample.BusyCores(cpuBefore, CpuSample.Take());
                 }
                 catch (Exception ex)
                 {
@@ -236,7 +269,7 @@ namespace ExecBridge.Bench
                 row.Runs.Add(result);
                 log(result.Problem != null
                     ? $"  {row.Workload} {row.Path} run {i + 1}: FAILED {result.Problem}"
-                    : $"  {row.Workload} {row.Path} run {i + 1}: {row.Value(result):0.###} {row.Unit}, peak +{Mib(result.PeakBytes)}, allocated {Mib(result.AllocatedBytes)}");
+                    : $"  {row.Workload} {row.Path} run {i + 1}: {row.Value(result):0.###} {row.Unit}, peak +{Mib(result.PeakBytes)}, allocated {Mib(result.AllocatedBytes)}, CPU {result.CpuCores:0.00} cores busy");
             }
         }
 
@@ -249,5 +282,19 @@ namespace ExecBridge.Bench
         public static string Mib(long bytes) => bytes < 0 ? "n/a" : (bytes / (1024.0 * 1024.0)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB";
 
         public static RunResult Timed(Stopwatch sw, double units) => new RunResult { Seconds = sw.Elapsed.TotalSeconds, Units = units };
+    }
+}
+
+namespace ExecBridge.Bench
+{
+    /// <summary>EB_BENCH_TRACE=1: the copy engine's log lines with the time since the copy began, to see where a copy spends it.</summary>
+    internal sealed class TraceLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly System.Diagnostics.Stopwatch _sw = System.Diagnostics.Stopwatch.StartNew();
+        public static TraceLogger? IfEnabled() => Environment.GetEnvironmentVariable("EB_BENCH_TRACE") == "1" ? new TraceLogger() : null;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            => Console.Error.WriteLine($"    [{_sw.Elapsed.TotalMilliseconds,7:0.0} ms] {formatter(state, exception)}");
     }
 }

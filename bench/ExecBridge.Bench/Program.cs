@@ -105,13 +105,13 @@ namespace ExecBridge.Bench
         internal static string Table(IReadOnlyList<Row> rows)
         {
             var sb = new StringBuilder();
-            sb.AppendLine("| workload | path | median | min–max | ratio to floor | peak memory | allocated/run | target | verdict | notes |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+            sb.AppendLine("| workload | path | median | min–max | ratio to floor | peak memory | allocated/run | CPU busy | target | verdict | notes |");
+            sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var r in rows)
             {
                 if (r.NotAvailable != null)
                 {
-                    sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {r.NotAvailable} | | | | | {TargetText(r)} | – | |");
+                    sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {r.NotAvailable} | | | | | | {TargetText(r)} | – | |");
                     continue;
                 }
                 var values = r.Good.Select(r.Value).ToList();
@@ -126,10 +126,12 @@ namespace ExecBridge.Bench
                 long peak = r.Good.Select(x => x.PeakBytes).DefaultIfEmpty(-1).Max();
                 var allocs = r.Good.Where(x => x.AllocatedBytes >= 0).Select(x => x.AllocatedBytes).OrderBy(x => x).ToList();
                 string alloc = allocs.Count == 0 ? "n/a" : Measure.Mib(allocs[allocs.Count / 2]);
+                var cpus = r.Good.Where(x => x.CpuCores >= 0).Select(x => x.CpuCores).OrderBy(x => x).ToList();
+                string cpu = cpus.Count == 0 ? "n/a" : $"{cpus[cpus.Count / 2]:0.00} of {Environment.ProcessorCount}";
                 string notes = r.Note ?? "";
                 int n = r.Runs.Count, bad = r.Runs.Count(x => x.Problem != null);
                 notes = $"{n} run(s){(bad > 0 ? $", {bad} FAILED" : "")}" + (notes.Length > 0 ? "; " + notes : "");
-                sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {median} | {range} | {ratio} | {(peak < 0 ? "n/a" : "+" + Measure.Mib(peak))} | {alloc} | {TargetText(r)} | {r.Verdict} | {Cell(notes)} |");
+                sb.AppendLine($"| {r.Workload} | {Cell(r.Path)} | {median} | {range} | {ratio} | {(peak < 0 ? "n/a" : "+" + Measure.Mib(peak))} | {alloc} | {cpu} | {TargetText(r)} | {r.Verdict} | {Cell(notes)} |");
             }
             return sb.ToString();
         }

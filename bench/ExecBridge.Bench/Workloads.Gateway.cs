@@ -89,6 +89,7 @@ namespace ExecBridge.Bench
                         Transport = transport,
                         RelaySettings = settings,
                         Force = true,
+                        Logger = TraceLogger.IfEnabled(),
                     }, _ct);
                     sw.Stop();
                     if (r.Transport != transport) throw new InvalidOperationException($"asked for {transport}, the copy used {r.Transport}");

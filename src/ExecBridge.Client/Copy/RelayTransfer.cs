@@ -66,9 +66,15 @@ namespace ExecBridge.Client.Copy
 
         private static async Task<bool> HasToolAsync(ExecutorClient client, IDictionary<string, string>? env, string tool, CancellationToken ct)
         {
+            // A found tool stays found for the life of the connection object: the probe is a helper process
+            // (~50 ms), paid once per executor, not per copy. The relay scripts still exit 127 if it vanished.
+            string key = tool + "\n" + (env == null ? "" : string.Join("\n", env.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + p.Value)));
+            if (client.FoundTools.ContainsKey(key)) return true;
             var r = await RunScriptAsync(client, env, $"command -v {tool} >/dev/null 2>&1 || exit 127", null, TimeSpan.FromSeconds(30), ct)
                 .ConfigureAwait(false);
-            return r.Exit != 127;
+            if (r.Exit == 127) return false;
+            client.FoundTools[key] = true;
+            return true;
         }
 
         // ------------------------------------------------------------------ minting
@@ -136,6 +142,7 @@ namespace ExecBridge.Client.Copy
                         Guard(downScript), downConfig,
                         partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
 
+                    Log($"The relay moved the bytes of '{srcPath}'; verifying.");
                     long putBytes = CheckUpload(up, ticket);
                     var downReport = CheckDownload(down, ticket);
                     if (putBytes != length || downReport.BytesDownloaded != length)

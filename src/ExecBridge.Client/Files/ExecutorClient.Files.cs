@@ -24,6 +24,10 @@ namespace ExecBridge.Client
         public const int ReadBlockSize = 1024 * 1024;
 
         private bool? _hasWriteBlock;
+
+        /// <summary>Helper tools (and the environment they were looked up with) found on this executor.</summary>
+        internal System.Collections.Concurrent.ConcurrentDictionary<string, bool> FoundTools { get; } =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         private long _handleCounter;
 
         internal string NewHandleId(string kind) => $"{kind}-{_instanceTag}-{Interlocked.Increment(ref _handleCounter)}";
