@@ -27,7 +27,7 @@ namespace ExecBridge.Client.Rpc
 
         private static readonly Regex StatusCodePattern = new Regex(@"status code '(\d{3})'", RegexOptions.Compiled);
 
-        private readonly ClientWebSocket _socket;
+        private readonly WebSocket _socket;
         private readonly ConcurrentDictionary<long, PendingCall> _pending = new ConcurrentDictionary<long, PendingCall>();
         private Timer? _sweeper;
         private readonly SemaphoreSlim _sendLock = new SemaphoreSlim(1, 1);
@@ -39,7 +39,7 @@ namespace ExecBridge.Client.Rpc
         private int _closed;
         private Exception? _closeReason;
 
-        private RpcConnection(ClientWebSocket socket, Uri uri, ILogger logger)
+        private RpcConnection(WebSocket socket, Uri uri, ILogger logger)
         {
             _socket = socket;
             _uri = uri;
@@ -60,21 +60,15 @@ namespace ExecBridge.Client.Rpc
             CancellationToken cancellationToken, ILogger? logger = null)
         {
             logger ??= NullLogger.Instance;
-            var socket = new ClientWebSocket();
-            // No permessage-deflate is ever offered: ClientWebSocket offers it only when
-            // DangerousDeflateOptions is set, which we never do (legacy servers fail the handshake).
-            if (!string.IsNullOrEmpty(bearerToken))
-                socket.Options.SetRequestHeader("Authorization", "Bearer " + bearerToken);
-            socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(20);
             using var connectCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             connectCts.CancelAfter(timeout);
+            WebSocket socket;
             try
             {
-                await socket.ConnectAsync(uri, connectCts.Token).ConfigureAwait(false);
+                socket = await WebSocketDialer.ConnectAsync(uri, bearerToken, connectCts.Token).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                socket.Dispose();
                 cancellationToken.ThrowIfCancellationRequested();
                 throw TranslateConnectFailure(uri, ex, connectCts.IsCancellationRequested, timeout);
             }
@@ -88,6 +82,13 @@ namespace ExecBridge.Client.Rpc
         private static Exception TranslateConnectFailure(Uri uri, Exception ex, bool timedOut, TimeSpan timeout)
         {
             var safe = AuthenticationFailedException.SafeUri(uri);
+            if (ex is WebSocketUpgradeException upgrade && !timedOut)
+            {
+                if (upgrade.Status == 401 || upgrade.Status == 403) return new AuthenticationFailedException(uri, upgrade.Status.Value);
+                return new ExecBridgeException(ExecBridgeErrorKind.ConnectionRefused, upgrade.Status != null
+                    ? $"The executor at {safe} refused the WebSocket upgrade (HTTP {upgrade.Status})."
+                    : $"Could not connect to {safe}: {upgrade.Message}.");
+            }
             for (Exception? e = ex; e != null; e = e.InnerException)
             {
                 var m = StatusCodePattern.Match(e.Message);

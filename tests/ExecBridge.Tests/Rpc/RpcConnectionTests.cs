@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -272,6 +273,53 @@ namespace ExecBridge.Tests.Rpc
             Assert.Equal(ExecBridgeErrorKind.ConnectionRefused, ex.Kind);
             Assert.Contains("404", ex.Message);
             Assert.False(Assert.Single(_server.UpgradeRequests).ContainsKey("authorization"));
+        }
+
+        [Theory]
+        [InlineData("wrong-accept", "Sec-WebSocket-Accept")]
+        [InlineData("extension", "extension that was not offered")]
+        [InlineData("not-http", "not HTTP")]
+        [InlineData("closed", "closed the connection during the WebSocket handshake")]
+        public async Task BadUpgradeAnswerIsConnectionRefusedAndSaysWhy(string answer, string expected)
+        {
+            _server.UpgradeResponse = accept => answer switch
+            {
+                "wrong-accept" => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+                "extension" => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                               $"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+                "not-http" => "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+                _ => "HTTP/1.1 101 Switch",
+            };
+            if (answer == "closed") _server.UpgradeResponse = _ => throw new IOException("drop it"); // the server closes mid-answer
+            var sw = Stopwatch.StartNew();
+            var ex = await Assert.ThrowsAsync<ExecBridgeException>(() =>
+                RpcConnection.ConnectAsync(_server.Uri, "secret-abc", TimeSpan.FromSeconds(10), CancellationToken.None));
+            Assert.Equal(ExecBridgeErrorKind.ConnectionRefused, ex.Kind);
+            Assert.Contains(expected, ex.Message);
+            Assert.DoesNotContain("secret-abc", ex.ToString());
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5));
+        }
+
+        [Fact]
+        public async Task SilentUpgradeTimesOutAtTheConnectDeadline()
+        {
+            _server.UpgradeResponse = _ => "";
+            var sw = Stopwatch.StartNew();
+            var ex = await Assert.ThrowsAsync<ExecBridgeException>(() =>
+                RpcConnection.ConnectAsync(_server.Uri, null, TimeSpan.FromSeconds(1), CancellationToken.None));
+            Assert.Equal(ExecBridgeErrorKind.Timeout, ex.Kind);
+            Assert.InRange(sw.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(4));
+        }
+
+        [Fact]
+        public async Task UpgradeOffersNoExtensionAndNamesHostAndPath()
+        {
+            using var c = await RpcConnection.ConnectAsync(new Uri(_server.Uri, "/bridge/exe-1?v=2"), null, TimeSpan.FromSeconds(10), CancellationToken.None);
+            var headers = Assert.Single(_server.UpgradeRequests);
+            Assert.False(headers.ContainsKey("sec-websocket-extensions"));
+            Assert.Equal("GET /bridge/exe-1?v=2 HTTP/1.1", headers[":request-line"]);
+            Assert.Equal($"127.0.0.1:{_server.Port}", headers["host"]);
+            Assert.Equal("13", headers["sec-websocket-version"]);
         }
 
         [Fact]

@@ -42,6 +42,10 @@ namespace ExecBridge.Tests.Rpc
         public int? RejectUpgradeStatus { get; set; }
         public string RejectBody { get; set; } = "invalid websocket bearer token";
 
+        /// <summary>When set, the upgrade is answered with this text (given the correct Sec-WebSocket-Accept) and the
+        /// connection is then kept open but silent; an empty string answers nothing at all.</summary>
+        public Func<string, string>? UpgradeResponse { get; set; }
+
         /// <summary>Headers (lower-case names) of every upgrade request seen, accepted or not.</summary>
         public IReadOnlyCollection<IReadOnlyDictionary<string, string>> UpgradeRequests => _upgradeRequests;
 
@@ -85,6 +89,13 @@ namespace ExecBridge.Tests.Rpc
                 string accept;
                 using (var sha1 = SHA1.Create())
                     accept = Convert.ToBase64String(sha1.ComputeHash(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+                if (UpgradeResponse != null)
+                {
+                    var scripted = UpgradeResponse(accept);
+                    if (scripted.Length > 0) await stream.WriteAsync(Encoding.ASCII.GetBytes(scripted));
+                    _ = HoldOpenAsync(client);
+                    return;
+                }
                 var response = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
                                $"Sec-WebSocket-Accept: {accept}\r\n\r\n";
                 await stream.WriteAsync(Encoding.ASCII.GetBytes(response));
@@ -97,6 +108,12 @@ namespace ExecBridge.Tests.Rpc
             {
                 client.Dispose();
             }
+        }
+
+        private async Task HoldOpenAsync(TcpClient client)
+        {
+            try { await Task.Delay(Timeout.Infinite, _stop.Token); } catch { }
+            client.Dispose();
         }
 
         private static async Task<Dictionary<string, string>> ReadHttpHeadersAsync(NetworkStream stream)
