@@ -276,6 +276,29 @@ namespace ExecBridge.Bench
                     using (var ps = PowerShell.Create()) { ps.Runspace = rs; ps.AddScript("Disconnect-ExecBridge -ExecutorId w7; Disconnect-ExecBridge -ExecutorId w7b").Invoke(); }
                     return 0;
                 }
+                case "import-floor":
+                {
+                    // PowerShell's own cold import path: a manifest with nothing in it, first import in the process.
+                    var dir = Path.Combine(Path.GetTempPath(), "eb-bench-empty-" + Environment.ProcessId);
+                    Directory.CreateDirectory(dir);
+                    var empty = Path.Combine(dir, "Empty.psd1");
+                    File.WriteAllText(empty, "@{ ModuleVersion = '1.0'; GUID = '0d7e3d0e-5a55-4f4e-9d1b-000000000000' }");
+                    try
+                    {
+                        using var rs = RunspaceFactory.CreateRunspace(InitialSessionState.CreateDefault2());
+                        rs.Open();
+                        using var ps = PowerShell.Create();
+                        ps.Runspace = rs;
+                        ps.AddScript("Import-Module $args[0] -ErrorAction Stop").AddArgument(empty);
+                        sw.Restart();
+                        ps.Invoke();
+                        sw.Stop();
+                        PsEngine.ThrowIfErrors(ps);
+                    }
+                    finally { try { Directory.Delete(dir, true); } catch { } }
+                    Console.WriteLine(FormattableString.Invariant($"RESULT import={sw.Elapsed.TotalMilliseconds:0.000}"));
+                    return 0;
+                }
                 case "client":
                 {
                     sw.Start();

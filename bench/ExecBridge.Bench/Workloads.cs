@@ -643,7 +643,9 @@ namespace ExecBridge.Bench
 
         public async Task W7Async()
         {
-            var import = AddRow("W7 cold Import-Module (fresh process + runspace)", "cmdlets", MetricKind.Millis);
+            var importFloor = AddRow("W7 cold Import-Module (fresh process + runspace)", "floor: an empty module", MetricKind.Millis);
+            importFloor.Note = "Import-Module of a manifest with nothing in it, first in a fresh process: PowerShell's own cold import path";
+            var import = AddRow("W7 cold Import-Module (fresh process + runspace)", "cmdlets", MetricKind.Millis, importFloor);
             import.MaxMillis = 300;
             import.Note = "Import-Module of the built psd1 in a fresh CreateDefault2 runspace, first in the process";
             var cmdConnect = AddRow("W7 first connect (fresh process)", "cmdlets", MetricKind.Millis);
@@ -669,6 +671,8 @@ namespace ExecBridge.Bench
                 var ps = await ChildAsync("cmdlets");
                 var fl = await ChildAsync("floor");
                 var cl = await ChildAsync("client");
+                var empty = await ChildAsync("import-floor");
+                importFloor.Runs.Add(From(empty, "import"));
                 import.Runs.Add(From(ps, "import"));
                 cmdConnect.Runs.Add(From(ps, "connect"));
                 floorConnect.Runs.Add(From(fl, "connect"));
@@ -676,7 +680,7 @@ namespace ExecBridge.Bench
                 cmd2.Runs.Add(From(ps, "connect2"));
                 floor2.Runs.Add(From(fl, "connect2"));
                 client2.Runs.Add(From(cl, "connect2"));
-                _log($"  W7 run {i + 1}: import {Show(ps, "import")} ms, Connect-ExecBridge {Show(ps, "connect")}/{Show(ps, "connect2")} ms, floor connect {Show(fl, "connect")}/{Show(fl, "connect2")} ms, client connect {Show(cl, "connect")}/{Show(cl, "connect2")} ms (first/second)");
+                _log($"  W7 run {i + 1}: import {Show(ps, "import")} ms (empty module {Show(empty, "import")} ms), Connect-ExecBridge {Show(ps, "connect")}/{Show(ps, "connect2")} ms, floor connect {Show(fl, "connect")}/{Show(fl, "connect2")} ms, client connect {Show(cl, "connect")}/{Show(cl, "connect2")} ms (first/second)");
             }
         }
 

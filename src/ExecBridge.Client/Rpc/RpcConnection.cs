@@ -79,6 +79,14 @@ namespace ExecBridge.Client.Rpc
             return connection;
         }
 
+        /// <summary>A connection over a WebSocket that is already open (the warm-up's in-memory peer).</summary>
+        internal static RpcConnection Over(WebSocket socket, Uri uri, ILogger logger)
+        {
+            var connection = new RpcConnection(socket, uri, logger);
+            connection._reader = Task.Run(connection.ReadLoopAsync);
+            return connection;
+        }
+
         private static Exception TranslateConnectFailure(Uri uri, Exception ex, bool timedOut, TimeSpan timeout)
         {
             var safe = AuthenticationFailedException.SafeUri(uri);

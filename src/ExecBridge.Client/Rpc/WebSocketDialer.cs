@@ -38,6 +38,9 @@ namespace ExecBridge.Client.Rpc
             }
         }
 
+        /// <summary>A client WebSocket over an already upgraded stream; null where the runtime cannot make one.</summary>
+        internal static WebSocket? CreateOverStream(Stream stream) => CreateFromStream?.Invoke(stream, false, null, KeepAliveInterval);
+
         public static async Task<WebSocket> ConnectAsync(Uri uri, string? bearerToken, CancellationToken ct)
         {
             if (CreateFromStream != null && string.Equals(uri.Scheme, "ws", StringComparison.OrdinalIgnoreCase))

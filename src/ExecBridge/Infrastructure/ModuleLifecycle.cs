@@ -12,7 +12,18 @@ namespace ExecBridge.Infrastructure
     /// <summary>Sets up dependency loading on import; stops local exec-servers and closes connections on Remove-Module.</summary>
     public sealed class ModuleLifecycle : IModuleAssemblyInitializer, IModuleAssemblyCleanup
     {
-        public void OnImport() => DependencyLoader.Register();
+        public void OnImport()
+        {
+            DependencyLoader.Register();
+            StartWarmUp();
+        }
+
+        // Its own method: the client assembly is resolved when this is compiled, after the loader is registered.
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        private static void StartWarmUp()
+        {
+            try { Client.Rpc.WarmUp.Start(); } catch { }
+        }
 
         public void OnRemove(PSModuleInfo psModuleInfo) => SessionPool.CloseCurrent();
     }
