@@ -308,6 +308,46 @@ namespace ExecBridge.Client
         }
 
         /// <summary>
+        /// Hashes 'partial' on the executor, checks it against 'expectedSha256' (null: no check), makes sure 'target'
+        /// does not exist unless 'overwrite', and renames the partial to it: one helper process. Returns the hash.
+        /// </summary>
+        internal async Task<string> VerifyAndMoveAsync(string partial, string target, string? expectedSha256, bool overwrite, CancellationToken ct)
+        {
+            string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
+            string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
+            string expected = expectedSha256?.ToLowerInvariant() ?? "";
+            if (expected.Length > 0 && (expected.Length != 64 || !expected.All(Uri.IsHexDigit)))
+                throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "The expected SHA-256 is not 64 hex digits.");
+            string script =
+                $"h=$({Sha256Tool} < {p}) || exit 3\n" +
+                "h=${h%% *}\necho \"$h\"\n" +
+                (expected.Length > 0 ? $"[ \"$h\" = {expected} ] || exit 4\n" : "") +
+                (overwrite ? "" : $"if [ -e {t} ] || [ -L {t} ]; then exit 5; fi\n") +
+                $"mv -f -- {p} {t} || exit 6\n";
+            var r = await RunCommandAsync(script, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            var actual = r.StdoutText.Trim().ToLowerInvariant();
+            switch (r.ExitCode)
+            {
+                case 0 when actual.Length == 64:
+                    return actual;
+                case 3 when r.Stderr.Contains("not found") && r.Stderr.Contains("sha256sum"):
+                    throw new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{ExecutorId}' has no sha256sum; the copy cannot be verified.");
+                case 4:
+                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                        $"The copy of '{target}' on executor '{ExecutorId}' does not match what was sent (SHA-256 {actual} on the executor, {expected} sent); it was discarded.");
+                case 5:
+                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
+                        $"Remote file '{target}' appeared on executor '{ExecutorId}' during the copy; use -Force to overwrite it.");
+                case 6:
+                    throw new ExecBridgeException(ClassifyShellError(r.Stderr),
+                        $"Could not rename '{partial}' to '{target}' on executor '{ExecutorId}': {r.Stderr.Trim()}");
+                default:
+                    throw new ExecBridgeException(ClassifyShellError(r.Stderr),
+                        $"Could not hash '{partial}' on executor '{ExecutorId}' (exit code {r.ExitCode}): {r.Stderr.Trim()}");
+            }
+        }
+
+        /// <summary>
         /// Hashes stdin: openssl where present (it uses the CPU's SHA instructions, ~3.7x faster than coreutils
         /// here: 0.21 s vs 0.77 s for 256 MiB), else sha256sum. Both print the hex digest first.
         /// </summary>

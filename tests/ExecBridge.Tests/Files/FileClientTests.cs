@@ -204,6 +204,48 @@ namespace ExecBridge.Tests.Files
         }
 
         [Theory]
+        [InlineData("legacy", RemoteWriteMode.Process)]
+        [InlineData("current", RemoteWriteMode.WriteBlock)]
+        [InlineData("current", RemoteWriteMode.WriteFile)]
+        public async Task Commit_refuses_bytes_that_differ_from_what_was_sent_and_a_destination_that_appeared(string dialect, RemoteWriteMode mode)
+        {
+            var c = _f.Client(dialect);
+            var dir = _f.NewDir("commit");
+            var data = new byte[300_000];
+            new Random(5).NextBytes(data);
+            string sent = CopyEngine.ToHex(System.Security.Cryptography.SHA256.HashData(data));
+
+            // A hash that is not the one of the bytes written: nothing lands, the partial goes with AbortAsync.
+            var target = Path.Combine(dir, "a.bin");
+            var w = await RemoteFileWriter.CreateAsync(c, target, data.Length, overwrite: false, createParents: false, None, mode);
+            await w.WriteAsync(data, None);
+            string wrong = new string('0', 64);
+            var bad = await Assert.ThrowsAsync<ExecBridgeException>(() => w.CommitAsync(wrong, None));
+            Assert.Equal(ExecBridgeErrorKind.IntegrityCheckFailed, bad.Kind);
+            Assert.Contains(sent, bad.Message); // what the executor computed
+            await w.AbortAsync();
+            Assert.False(File.Exists(target));
+            Assert.Empty(TestFiles.Partials(dir));
+
+            // Without overwrite, a file that appeared meanwhile is kept as it is.
+            var w2 = await RemoteFileWriter.CreateAsync(c, target, data.Length, overwrite: false, createParents: false, None, mode);
+            await w2.WriteAsync(data, None);
+            File.WriteAllText(target, "someone else's");
+            var exists = await Assert.ThrowsAsync<ExecBridgeException>(() => w2.CommitAsync(sent, None));
+            Assert.Equal(ExecBridgeErrorKind.DestinationExists, exists.Kind);
+            await w2.AbortAsync();
+            Assert.Equal("someone else's", File.ReadAllText(target));
+            Assert.Empty(TestFiles.Partials(dir));
+
+            // With overwrite and the right hash it lands, and the executor's hash is returned.
+            var w3 = await RemoteFileWriter.CreateAsync(c, target, data.Length, overwrite: true, createParents: false, None, mode);
+            await w3.WriteAsync(data, None);
+            Assert.Equal(sent, await w3.CommitAsync(sent, None));
+            Assert.Equal(data, File.ReadAllBytes(target));
+            Assert.Empty(TestFiles.Partials(dir));
+        }
+
+        [Theory]
         [InlineData("legacy")]
         [InlineData("current")]
         public async Task Folder_trees_copy_both_ways(string dialect)
