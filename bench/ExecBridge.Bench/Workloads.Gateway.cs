@@ -52,6 +52,7 @@ namespace ExecBridge.Bench
                 {
                     string dst = Path.Combine(_dir, "w6-curl.bin");
                     var ticket = await api.CreateTicketAsync(ExeA, ExeB, TimeSpan.FromMinutes(5), size, _ct);
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     var get = CurlAsync(CurlConfig(ticket.DownloadUri, ticket.Ticket, upload: null, output: dst));
                     var put = CurlAsync(CurlConfig(ticket.UploadUri, ticket.Ticket, upload: src, output: "/dev/null"));
@@ -83,6 +84,7 @@ namespace ExecBridge.Bench
             {
                 Func<int, Task<RunResult>> Copy(CopyTransport transport, string dst) => async run =>
                 {
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     var r = await CrossExecutorCopy.CopyAsync(a, src, b, dst, new CrossExecutorCopyOptions
                     {
@@ -133,6 +135,7 @@ namespace ExecBridge.Bench
                     g.BridgeBaseUri, g.WorkspaceToken, ExeA, ExeB, g.InternalBaseUri, g.WorkspaceId, g.InternalSecret);
                 Func<int, Task<RunResult>> CmdCopy(string transport, string dst) => run =>
                 {
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     Ps.Run("param($s, $d, $t, $a, $b) $null = Copy-RemoteItem -FromExecutor $a -Path $s -ToExecutor $b -Destination $d -Transport $t -Force",
                         src, dst, transport, ExeA, ExeB);

@@ -55,6 +55,7 @@ namespace ExecBridge.Bench
                     string dst = Path.Combine(_dir, "w1l-floor.bin");
                     var buf = new byte[64 * 1024];
                     string id = "w1l-" + (++pid);
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
                     {
@@ -101,6 +102,7 @@ namespace ExecBridge.Bench
                 {
                     string dst = Path.Combine(_dir, "w1l-floor-seg.bin");
                     var buf = new byte[64 * 1024];
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
                     {
@@ -152,6 +154,7 @@ namespace ExecBridge.Bench
                 await Run(client, async run =>
                 {
                     string dst = Path.Combine(_dir, "w1l-client.bin");
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     long total;
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
@@ -171,6 +174,7 @@ namespace ExecBridge.Bench
             await Run(cmdlets, run =>
             {
                 string dst = Path.Combine(_dir, "w1l-cmdlets.bin");
+                Fresh(dst);
                 var sw = Stopwatch.StartNew();
                 Ps.Run("param($c, $p, $d) $null = Get-RemoteFile -Path $p -Destination $d -Connection $c -Force", conn, src, dst);
                 sw.Stop();
@@ -199,6 +203,7 @@ namespace ExecBridge.Bench
                     string dst = Path.Combine(_dir, "w5l-floor.bin");
                     string id = "w5l-" + (++pid);
                     var buf = new byte[chunk];
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
@@ -258,6 +263,7 @@ namespace ExecBridge.Bench
                 {
                     string dst = Path.Combine(_dir, "w5l-client.bin");
                     var buf = new byte[chunk];
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
@@ -280,6 +286,7 @@ namespace ExecBridge.Bench
             await Run(cmdlets, run =>
             {
                 string dst = Path.Combine(_dir, "w5l-cmdlets.bin");
+                Fresh(dst);
                 var sw = Stopwatch.StartNew();
                 Ps.Run("param($s, $d) $null = Copy-RemoteItem -Path $s -Destination $d -ToExecutor w5legacy -Force", src, dst);
                 sw.Stop();

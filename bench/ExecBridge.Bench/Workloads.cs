@@ -428,8 +428,18 @@ namespace ExecBridge.Bench
             return r;
         }
 
+        /// <summary>
+        /// Removes a run's destination before the clock starts: overwriting the previous run's 256 MiB file made
+        /// the run wait for the kernel to write back (or drop) its pages, by 2x and more depending on timing.
+        /// </summary>
+        private static void Fresh(string path)
+        {
+            try { File.Delete(path); } catch (IOException) { }
+        }
+
         private async Task<RunResult> CpAsync(string src, string dst, long size, int run)
         {
+            Fresh(dst);
             var sw = Stopwatch.StartNew();
             using (var p = Process.Start(new ProcessStartInfo("cp", $"\"{src}\" \"{dst}\"") { UseShellExecute = false })!)
             {
@@ -460,6 +470,7 @@ namespace ExecBridge.Bench
                     string dst = Path.Combine(_dir, "w1-floor.bin");
                     var buf = new byte[BlockSize];
                     string handle = "r" + (++h);
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     long total = 0;
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
@@ -505,6 +516,7 @@ namespace ExecBridge.Bench
                 await Run(client, async run =>
                 {
                     string dst = Path.Combine(_dir, "w1-client.bin");
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     long total;
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
@@ -528,6 +540,7 @@ namespace ExecBridge.Bench
                 await Run(cmdlets, run =>
                 {
                     string dst = Path.Combine(_dir, "w1-cmdlets.bin");
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     Ps.Run("param($c, $p, $d) $null = Get-RemoteFile -Path $p -Destination $d -Connection $c -Force", conn, src, dst);
                     sw.Stop();
@@ -559,6 +572,7 @@ namespace ExecBridge.Bench
                     string dst = Path.Combine(_dir, "w5-floor.bin");
                     string handle = "w" + (++h);
                     var buf = new byte[BlockSize];
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
@@ -602,6 +616,7 @@ namespace ExecBridge.Bench
                 {
                     string dst = Path.Combine(_dir, "w5-client.bin");
                     var buf = new byte[BlockSize];
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
@@ -628,6 +643,7 @@ namespace ExecBridge.Bench
                 await Run(cmdlets, run =>
                 {
                     string dst = Path.Combine(_dir, "w5-cmdlets.bin");
+                    Fresh(dst);
                     var sw = Stopwatch.StartNew();
                     Ps.Run("param($s, $d) $null = Copy-RemoteItem -Path $s -Destination $d -ToExecutor w5 -Force", src, dst);
                     sw.Stop();
