@@ -283,6 +283,17 @@ namespace ExecBridge.Bench
                     return Task.FromResult(Measure.Timed(sw, calls));
                 });
             }
+
+            // What the engine alone costs per call: the cmdlet path cannot be faster than the floor plus this.
+            var engine = AddRow(label, "engine alone: Write-Output per iteration (reference)", MetricKind.LatencyMicros, floor);
+            engine.Note = "the same for loop calling a built-in compiled cmdlet with two bound parameters, no network: PowerShell's per-call cost";
+            await Run(engine, _ =>
+            {
+                var sw = Stopwatch.StartNew();
+                Ps.Run("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Write-Output -InputObject $p -NoEnumerate }", null, path, calls);
+                sw.Stop();
+                return Task.FromResult(Measure.Timed(sw, calls));
+            });
         }
 
         // ======================================================================================== W4
@@ -383,6 +394,25 @@ namespace ExecBridge.Bench
                 {
                     var sw = Stopwatch.StartNew();
                     RunAll(each);
+                    sw.Stop();
+                    return Task.FromResult(Measure.Timed(sw, total));
+                });
+
+                // The engine alone in the same pool: 8 runspaces calling a built-in cmdlet, no network.
+                var engine = AddRow(label, "engine alone: 8 runspaces, Write-Output per iteration (reference)", MetricKind.CallsPerSecond, floor);
+                engine.Note = "the same RunspacePool and loop calling a built-in compiled cmdlet, no network: what PowerShell itself can do on these cores";
+                await Run(engine, _ =>
+                {
+                    var sw = Stopwatch.StartNew();
+                    var shells = Enumerable.Range(0, callers).Select(_ =>
+                    {
+                        var ps = PowerShell.Create();
+                        ps.RunspacePool = pool;
+                        ps.AddScript("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Write-Output -InputObject $p -NoEnumerate }")
+                            .AddArgument(null).AddArgument(path).AddArgument(each);
+                        return (ps, ps.BeginInvoke());
+                    }).ToList();
+                    foreach (var (ps, ar) in shells) { ps.EndInvoke(ar); PsEngine.ThrowIfErrors(ps); ps.Dispose(); }
                     sw.Stop();
                     return Task.FromResult(Measure.Timed(sw, total));
                 });
