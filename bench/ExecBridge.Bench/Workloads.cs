@@ -285,12 +285,12 @@ namespace ExecBridge.Bench
             }
 
             // What the engine alone costs per call: the cmdlet path cannot be faster than the floor plus this.
-            var engine = AddRow(label, "engine alone: Write-Output per iteration (reference)", MetricKind.LatencyMicros, floor);
-            engine.Note = "the same for loop calling a built-in compiled cmdlet with two bound parameters, no network: PowerShell's per-call cost";
+            var engine = AddRow(label, "engine alone: Out-Null per iteration (reference)", MetricKind.LatencyMicros, floor);
+            engine.Note = "the same for loop calling a built-in compiled cmdlet (Out-Null -InputObject), no network: PowerShell's per-call cost";
             await Run(engine, _ =>
             {
                 var sw = Stopwatch.StartNew();
-                Ps.Run("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Write-Output -InputObject $p -NoEnumerate }", null, path, calls);
+                Ps.Run("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { Out-Null -InputObject $p }", null, path, calls);
                 sw.Stop();
                 return Task.FromResult(Measure.Timed(sw, calls));
             });
@@ -399,7 +399,7 @@ namespace ExecBridge.Bench
                 });
 
                 // The engine alone in the same pool: 8 runspaces calling a built-in cmdlet, no network.
-                var engine = AddRow(label, "engine alone: 8 runspaces, Write-Output per iteration (reference)", MetricKind.CallsPerSecond, floor);
+                var engine = AddRow(label, "engine alone: 8 runspaces, Out-Null per iteration (reference)", MetricKind.CallsPerSecond, floor);
                 engine.Note = "the same RunspacePool and loop calling a built-in compiled cmdlet, no network: what PowerShell itself can do on these cores";
                 await Run(engine, _ =>
                 {
@@ -408,7 +408,7 @@ namespace ExecBridge.Bench
                     {
                         var ps = PowerShell.Create();
                         ps.RunspacePool = pool;
-                        ps.AddScript("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Write-Output -InputObject $p -NoEnumerate }")
+                        ps.AddScript("param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { Out-Null -InputObject $p }")
                             .AddArgument(null).AddArgument(path).AddArgument(each);
                         return (ps, ps.BeginInvoke());
                     }).ToList();
