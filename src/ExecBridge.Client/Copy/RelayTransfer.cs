@@ -125,21 +125,16 @@ namespace ExecBridge.Client.Copy
             try
             {
                 var upConfig = Config(ticket, RelayDirection.Upload, uploadFile: srcPath, output: null);
-                var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: "/dev/fd/4");
-                // The destination hashes the bytes as they arrive (tee into the partial and sha256sum), and the
-                // source file, which does not change, is hashed while it is sent: verification costs no extra pass.
-                // curl's write-out report still goes to stdout (fd 3) and its exit status is the script's.
-                string downScript =
-                    "exec 3>&1\n" +
-                    "rc=$( { { head -c " + downConfig.Length.ToString(CultureInfo.InvariantCulture) + " | curl -q -K - 4>&1 >&3 ; echo $? >&5 ; } | " +
-                    "tee -- " + RemotePath.ShellQuote(partial) + " | { h=$(" + ExecutorClient.Sha256Tool + " 2>/dev/null) && echo \"EBSHA ${h%% *}\" >&2 ; } ; } 5>&1 >&3 )\n" +
-                    "exit ${rc:-1}\n";
+                // curl writes the partial itself: a `curl | tee | hash` pipeline on the destination ran the whole
+                // relay at 1.6x Pump on two cores; the partial hashed from the page cache afterwards ran it at 2.2x.
+                var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: partial);
+                // The source file, which does not change, is hashed while it is sent.
                 var srcHash = HashAsync(_src, srcPath, ct);
                 try
                 {
                     var (up, down) = await RunPairAsync(
                         HeadCurl(upConfig), upConfig,
-                        Guard(downScript), downConfig,
+                        HeadCurl(downConfig), downConfig,
                         partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
 
                     Log($"The relay moved the bytes of '{srcPath}'; verifying.");
@@ -155,12 +150,21 @@ namespace ExecBridge.Client.Copy
                     progress.AddBytes(length - reported);
                     reported = length;
 
-                    // Without sha256sum on the destination the partial is hashed afterwards (in the client if need be).
-                    string? dstHash = StreamHash(down.Stderr) ?? await HashAsync(_dst, partial, ct).ConfigureAwait(false);
                     string sourceHash = await srcHash.ConfigureAwait(false);
-                    if (!string.Equals(sourceHash, dstHash, StringComparison.OrdinalIgnoreCase))
-                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                            $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash} on '{_dst.ExecutorId}', {sourceHash} on '{_src.ExecutorId}'); the copy was discarded.");
+                    // Hash, compare with the source and rename in one helper process (the target was checked before).
+                    try
+                    {
+                        await _dst.VerifyAndMoveAsync(partial, target, sourceHash, overwrite: true, ct).ConfigureAwait(false);
+                    }
+                    catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.NotSupported)
+                    {
+                        // No hash tool on the destination: this client reads the partial back and hashes it.
+                        string dstHash = await HashAsync(_dst, partial, ct).ConfigureAwait(false);
+                        if (!string.Equals(sourceHash, dstHash, StringComparison.OrdinalIgnoreCase))
+                            throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                                $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash} on '{_dst.ExecutorId}', {sourceHash} on '{_src.ExecutorId}'); the copy was discarded.");
+                        await _dst.MoveAsync(partial, target, ct).ConfigureAwait(false);
+                    }
                     srcHashResult = sourceHash;
                 }
                 finally
@@ -169,7 +173,6 @@ namespace ExecBridge.Client.Copy
                     _ = srcHash.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
                 }
 
-                await _dst.MoveAsync(partial, target, ct).ConfigureAwait(false);
                 committed = true;
                 progress.FileDone();
                 Log($"Relayed '{srcPath}' -> '{target}': {length} bytes, SHA-256 {srcHashResult}.");
@@ -393,14 +396,6 @@ namespace ExecBridge.Client.Copy
 
         /// <summary>Exit 127 when curl is missing; 'head' passes exactly the config to curl because stdin cannot be closed.</summary>
         private static string HeadCurl(byte[] config) => "head -c " + config.Length.ToString(CultureInfo.InvariantCulture) + " | curl -q -K -\n";
-
-        /// <summary>The hash the download script computed while writing, from its "EBSHA hex" stderr line.</summary>
-        private static string? StreamHash(string stderr)
-        {
-            foreach (var line in stderr.Split('\n'))
-                if (line.StartsWith("EBSHA ", StringComparison.Ordinal) && line.Length >= 6 + 64) return line.Substring(6, 64);
-            return null;
-        }
 
         private static string Guard(string script) => "command -v curl >/dev/null 2>&1 || exit 127\n" + script;
 
