@@ -244,7 +244,13 @@ namespace ExecBridge.Bench
             }
             for (int i = 0; i < runs; i++)
             {
-                FlushDirtyPages();
+                if (Hygiene)
+                {
+                    FlushDirtyPages();
+                    FreeCleanPages();
+                    BeforeEachRun?.Invoke();
+                    await SettleAsync();
+                }
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 GC.Collect();
@@ -286,6 +292,38 @@ namespace ExecBridge.Bench
         {
             if (!OperatingSystem.IsLinux()) return;
             try { LibcSync(); } catch { }
+        }
+
+        /// <summary>Full runs only: flush, free and settle the machine before each run (the --quick smoke skips it).</summary>
+        public static bool Hygiene;
+
+        /// <summary>Runs after the page cache is dropped, before each run: reads the workloads' input files back in.</summary>
+        public static Action? BeforeEachRun;
+
+        /// <summary>
+        /// Gives every run the same free memory: with the page cache holding all RAM, a run writing 256 MiB to a new
+        /// file had to reclaim pages first (kernel CPU time) and ran at half the speed of one that wrote where a file
+        /// had just been deleted. Needs root; elsewhere runs see whatever memory state there is.
+        /// </summary>
+        private static void FreeCleanPages()
+        {
+            try { File.WriteAllText("/proc/sys/vm/drop_caches", "1"); } catch { }
+        }
+
+        /// <summary>
+        /// Waits (up to 3 s) until the machine is nearly idle: a run that starts while the previous one's servers
+        /// and helper processes are still winding down is slowed by them, and that showed up as a bimodal floor.
+        /// </summary>
+        private static async Task SettleAsync()
+        {
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
+            while (DateTime.UtcNow < until)
+            {
+                var before = CpuSample.Take();
+                await Task.Delay(100);
+                double busy = CpuSample.BusyCores(before, CpuSample.Take());
+                if (busy >= 0 && busy < 0.25) return;
+            }
         }
 
         public static string FirstLine(string s)

@@ -43,6 +43,7 @@ namespace ExecBridge.Bench
                 }
             }
             if (o.Quick && !runsGiven) o.Rounds = 1;
+            Measure.Hygiene = !o.Quick;
 
             var total = Stopwatch.StartNew();
             void Log(string s) => Console.Error.WriteLine(s);

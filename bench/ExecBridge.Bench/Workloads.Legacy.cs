@@ -90,64 +90,11 @@ namespace ExecBridge.Bench
                 });
             }
 
-            // Reference: the same floor, but in the client's shape (sequential 8 MiB `tail | head` processes), to
-            // separate what segmenting costs from what the client library itself costs.
-            const long segment = 8L << 20;
-            var segmented = AddRow(label, "floor, 8 MiB `tail | head` segments (reference)", MetricKind.Throughput, floor);
-            segmented.Note = "the floor above, one process per 8 MiB segment like ExecutorClient.ReadStreamAsync on legacy";
-            using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
-            {
-                int pid = 0;
-                await Run(segmented, async run =>
-                {
-                    string dst = Path.Combine(_dir, "w1l-floor-seg.bin");
-                    var buf = new byte[64 * 1024];
-                    Fresh(dst);
-                    var sw = Stopwatch.StartNew();
-                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
-                    {
-                        for (long pos = 0; pos < size; pos += segment)
-                        {
-                            long seg = Math.Min(segment, size - pos);
-                            string id = "w1ls-" + (++pid);
-                            string script = $"tail -c +{pos + 1} -- {RemotePath.ShellQuote(src)} | head -c {seg}";
-                            long startId = await bare.SendAsync("process/start", w =>
-                            {
-                                w.WriteStartObject();
-                                w.WriteString("processId", id);
-                                w.WriteStartArray("argv");
-                                w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue(script);
-                                w.WriteEndArray();
-                                w.WriteString("cwd", "/");
-                                w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
-                                w.WriteBoolean("tty", false);
-                                w.WriteEndObject();
-                            }, _ct);
-                            while (true)
-                            {
-                                var mem = await bare.ReceiveAsync(_ct);
-                                var f = BareClient.Parse(mem.Span);
-                                if (f.Id == startId && f.IsError) throw new InvalidOperationException(f.ErrorText);
-                                if (f.Method == FrameMethod.Output)
-                                {
-                                    if (f.Chunk.Length / 4 * 3 > buf.Length) buf = new byte[f.Chunk.Length];
-                                    int n = BareClient.DecodeChunk(f.Chunk, buf);
-                                    fs.Write(buf, 0, n);
-                                }
-                                else if (f.Method == FrameMethod.Closed) break;
-                            }
-                        }
-                    }
-                    sw.Stop();
-                    return Verify(Measure.Timed(sw, size), dst, size, run);
-                });
-            }
-
             var client = AddRow(label, "client", MetricKind.Throughput, floor);
             client.RatioTarget = 0.9;
             client.MaxPeakBytes = 64L << 20;
             client.Note = size > 8L << 20
-                ? "ExecutorClient.ReadStreamAsync (legacy: `tail -c +N | head -c 8MiB` processes, stdout notifications) into a FileStream"
+                ? "ExecutorClient.ReadStreamAsync (legacy: one `head -c N FILE` process, stdout notifications) into a FileStream"
                 : "ExecutorClient.ReadStreamAsync (legacy, file ≤ 8 MiB: one fs/readFile) into a FileStream";
             using (var c = NewClient("w1l-client", legacy.Uri))
             {
@@ -182,6 +129,36 @@ namespace ExecBridge.Bench
             });
         }
 
+        private int _commits;
+
+        /// <summary>The bare floor's version of a verified commit: one helper process hashes the file and renames it.</summary>
+        private async Task<string> BareCommitAsync(BareClient bare, string dst, bool legacy)
+        {
+            string moved = dst + ".committed";
+            Fresh(moved);
+            string id = "commit-" + (++_commits);
+            string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} > /dev/null && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
+            long startId = await bare.SendAsync("process/start", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("processId", id);
+                w.WriteStartArray("argv");
+                w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue(script);
+                w.WriteEndArray();
+                w.WriteString("cwd", legacy ? "/" : "file:///");
+                w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
+                w.WriteBoolean("tty", false);
+                w.WriteEndObject();
+            }, _ct);
+            while (true)
+            {
+                var mem = await bare.ReceiveAsync(_ct);
+                var f = BareClient.Parse(mem.Span);
+                if (f.Id == startId && f.IsError) throw new InvalidOperationException("process/start: " + f.ErrorText);
+                if (f.Method == FrameMethod.Closed) return moved;
+            }
+        }
+
         // ======================================================================================== W5 legacy
 
         public async Task W5LegacyAsync()
@@ -195,10 +172,12 @@ namespace ExecBridge.Bench
             var floor = AddRow(label, "floor", MetricKind.Throughput);
             floor.Note = $"process/start `head -c N > FILE` with pipeStdin, {BlocksInFlight} pipelined 1 MiB process/write, until process/closed (plain socket)";
             floor.MaxPeakBytes = 64L << 20;
+            var verified = AddRow(label, "floor + hash and rename on the executor (reference)", MetricKind.Throughput, floor);
+            verified.Note = "the floor, then one helper process: openssl dgst of the file + mv (what every ExecBridge upload does to verify and commit)";
             using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
             {
                 int pid = 0;
-                await Run(floor, async run =>
+                Func<int, Task<RunResult>> FloorRun(bool verify) => async run =>
                 {
                     string dst = Path.Combine(_dir, "w5l-floor.bin");
                     string id = "w5l-" + (++pid);
@@ -248,9 +227,12 @@ namespace ExecBridge.Bench
                             inFlight--;
                         }
                     }
+                    if (verify) dst = await BareCommitAsync(bare, dst, legacy: true);
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
-                });
+                };
+                await Run(floor, FloorRun(false));
+                await Run(verified, FloorRun(true));
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);
