@@ -160,6 +160,7 @@ namespace ExecBridge.Client.Copy
                 try
                 {
                     ticket = await relay.MintAsync(settings, options.TicketMaxBytesOverride ?? length, ct).ConfigureAwait(false);
+                    (options.Logger ?? Logging.QueueLogger.Instance).LogDebug("Minted relay ticket {Ticket} for {Source} -> {Destination}", ticket.MaskedTicket, source.ExecutorId, destination.ExecutorId);
                 }
                 catch
                 {

@@ -102,12 +102,26 @@ namespace ExecBridge.Client.Relay
         private readonly HttpClient _http;
         private readonly bool _ownsHttp;
 
+        /// <summary>
+        /// One HttpClient for every default client: its connection to the gateway is kept and reused, so a copy does
+        /// not open a new one per ticket. Credentials go on each request, never on the shared client.
+        /// </summary>
+        private static readonly Lazy<HttpClient> SharedHttp = new Lazy<HttpClient>(() =>
+            new HttpClient { Timeout = System.Threading.Timeout.InfiniteTimeSpan }); // our own timeout, with a clear message
+
         public RelayApiClient(RelaySettings settings, HttpMessageHandler? handler = null)
         {
             Settings = settings ?? throw new ArgumentNullException(nameof(settings));
-            _http = handler == null ? new HttpClient() : new HttpClient(handler, disposeHandler: false);
-            _http.Timeout = System.Threading.Timeout.InfiniteTimeSpan; // our own timeout, with a clear message
-            _ownsHttp = true;
+            if (handler == null)
+            {
+                _http = SharedHttp.Value;
+                _ownsHttp = false;
+            }
+            else
+            {
+                _http = new HttpClient(handler, disposeHandler: false) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+                _ownsHttp = true;
+            }
         }
 
         public RelaySettings Settings { get; }
