@@ -285,6 +285,20 @@ namespace ExecBridge.Bench
                 });
             }
 
+            // The cmdlet layer without the network: binding, connection resolution, log plumbing, one output object.
+            if (Ps.HasCommand("Get-ExecBridgeConnection"))
+            {
+                var layer = AddRow(label, "cmdlet layer alone: Get-ExecBridgeConnection per iteration (reference)", MetricKind.LatencyMicros, floor);
+                layer.Note = "one of this module's cmdlets that makes no call (-ExecutorId of the connected executor): PowerShell plus the module's per-cmdlet cost";
+                await Run(layer, _ =>
+                {
+                    var sw = Stopwatch.StartNew();
+                    Ps.Run("param($n) for ($i = 0; $i -lt $n; $i++) { $null = Get-ExecBridgeConnection -ExecutorId w3 }", calls);
+                    sw.Stop();
+                    return Task.FromResult(Measure.Timed(sw, calls));
+                });
+            }
+
             // What the engine alone costs per call: the cmdlet path cannot be faster than the floor plus this.
             var engine = AddRow(label, "engine alone: Out-Null per iteration (reference)", MetricKind.LatencyMicros, floor);
             engine.Note = "the same for loop calling a built-in compiled cmdlet (Out-Null -InputObject), no network: PowerShell's per-call cost";
