@@ -434,6 +434,7 @@ namespace ExecBridge.Client
         /// stdin). Fails when nothing happens for 'idleTimeout'. Terminates the process when abandoned.
         /// With a 'backlog' limit, the process is terminated once more stdout than that waits for 'onStdout' (the
         /// server pushes output without flow control); what arrived is still delivered and 'backlog.Stopped' is set.
+        /// A watcher checks while 'onStdout' is busy: a consumer stuck in one call is exactly when output piles up.
         /// </summary>
         internal async Task<int> RunProcessAsync(ProcessStartSpec spec, Func<ReadOnlyMemory<byte>, CancellationToken, Task>? onStdout,
             MemoryStream? stderr, Func<RemoteProcessHandle, Task>? afterStart, TimeSpan idleTimeout, CancellationToken ct,
@@ -441,6 +442,8 @@ namespace ExecBridge.Client
         {
             var handle = await StartProcessAsync(spec, ct).ConfigureAwait(false);
             bool done = false;
+            using var monitorStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            Task monitor = backlog == null ? Task.CompletedTask : WatchBacklogAsync(handle, backlog, monitorStop.Token);
             try
             {
                 Task? feeder = afterStart?.Invoke(handle);
@@ -448,18 +451,6 @@ namespace ExecBridge.Client
                 while (true)
                 {
                     var chunks = handle.TakeUnread();
-                    if (backlog != null && !backlog.Stopped && !handle.Exited)
-                    {
-                        long waiting = 0;
-                        foreach (var c in chunks) waiting += c.Data.Length;
-                        if (waiting > backlog.Bytes)
-                        {
-                            backlog.Stopped = true;
-                            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                            cts.CancelAfter(TimeSpan.FromSeconds(5));
-                            await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
-                        }
-                    }
                     foreach (var c in chunks)
                     {
                         if (c.Stream == OutputStreamKind.Stderr)
@@ -491,6 +482,8 @@ namespace ExecBridge.Client
             }
             finally
             {
+                monitorStop.Cancel();
+                try { await monitor.ConfigureAwait(false); } catch { }
                 if (!done && !handle.IsFinished && State == ExecutorState.Connected)
                 {
                     try
@@ -501,6 +494,21 @@ namespace ExecBridge.Client
                     catch { }
                 }
                 Forget(handle);
+            }
+        }
+        private async Task WatchBacklogAsync(RemoteProcessHandle handle, BacklogLimit backlog, CancellationToken ct)
+        {
+            while (!ct.IsCancellationRequested && !handle.IsFinished)
+            {
+                if (!handle.Exited && handle.UnreadBytes > backlog.Bytes)
+                {
+                    backlog.Stopped = true;
+                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    cts.CancelAfter(TimeSpan.FromSeconds(5));
+                    await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
+                    return;
+                }
+                await Task.Delay(20, ct).ConfigureAwait(false);
             }
         }
     }

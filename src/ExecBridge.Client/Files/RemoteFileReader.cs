@@ -7,6 +7,7 @@ using System.Threading.Tasks;
 using ExecBridge.Client.Files;
 using ExecBridge.Client.Processes;
 using ExecBridge.Client.Rpc;
+using Microsoft.Extensions.Logging;
 
 namespace ExecBridge.Client
 {
@@ -214,6 +215,8 @@ namespace ExecBridge.Client
                     throw new ExecBridgeException(ClassifyShellError(err), $"Reading '{path}' on executor '{ExecutorId}' failed (exit code {code}): {err}");
                 delivered += got;
                 pos += got;
+                if (backlog.Stopped)
+                    _logger.LogDebug("Paused reading {Path} at byte {Position}: {Backlog} bytes waited for the consumer; continuing there", path, pos, LegacyReadBacklog);
                 if (got < want && !backlog.Stopped) break; // the file got shorter; the integrity check will tell
             }
             return delivered;

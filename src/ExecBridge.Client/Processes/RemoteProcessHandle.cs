@@ -61,6 +61,10 @@ namespace ExecBridge.Client.Processes
 
         public bool HasUnread { get { lock (_gate) return _unread.Count > 0; } }
 
+        /// <summary>Bytes that arrived and were not taken yet.</summary>
+        public long UnreadBytes { get { lock (_gate) return _unreadBytes; } }
+        private long _unreadBytes;
+
         private static TaskCompletionSource<bool> NewSignal() =>
             new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -71,6 +75,7 @@ namespace ExecBridge.Client.Processes
             {
                 var list = new List<OutputChunk>(_unread);
                 _unread.Clear();
+                _unreadBytes = 0;
                 return list;
             }
         }
@@ -124,6 +129,7 @@ namespace ExecBridge.Client.Processes
             if (chunk.Seq > _highestSeq) _highestSeq = chunk.Seq;
             _chunkCount++;
             _bytesReceived += chunk.Data.Length;
+            _unreadBytes += chunk.Data.Length;
             _unread.Enqueue(chunk);
             CompleteCloseLocked();
         }

@@ -65,8 +65,11 @@ namespace ExecBridge.Client.Rpc
         private static async Task<WebSocket> ConnectPlainAsync(Uri uri, string? bearerToken,
             Func<Stream, bool, string?, TimeSpan, WebSocket> create, CancellationToken ct)
         {
-            // Dual-mode socket: "localhost" may resolve to ::1 or 127.0.0.1.
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            // Dual-mode socket: "localhost" may resolve to ::1 or 127.0.0.1 (IPv4 only where IPv6 is off).
+            Socket socket;
+            try { socket = new Socket(SocketType.Stream, ProtocolType.Tcp); }
+            catch (SocketException) { socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp); }
+            socket.NoDelay = true;
             var stream = (NetworkStream?)null;
             // netstandard2.0 has no cancellable connect or read: cancellation closes the socket under them.
             using (ct.Register(() => socket.Dispose()))

@@ -203,6 +203,32 @@ namespace ExecBridge.Tests.Files
             Assert.Empty(TestFiles.Partials(dir));
         }
 
+        [Fact]
+        public async Task Legacy_read_with_a_slow_consumer_pauses_and_continues_without_losing_a_byte()
+        {
+            // The legacy server pushes a helper's stdout without flow control: past 16 MiB waiting for the consumer the
+            // reader stops the helper and continues from the next byte. Every byte must still arrive, once, in order.
+            var log = new ExecBridge.Tests.Relay.ListLogger();
+            using var c = new ExecutorClient(new ExecutorEndpoint("legacy-slow", _f.Legacy.Uri, null), log);
+            var dir = _f.NewDir("slow");
+            var src = Path.Combine(dir, "big.bin");
+            TestFiles.WriteRandom(src, 40L * 1048576 + 12345, 99);
+            long offset = 1000;
+            using var got = new MemoryStream();
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            bool paused = false;
+            long n = await c.ReadStreamAsync(src, offset, null, async (m, t) =>
+            {
+                if (!paused) { paused = true; await Task.Delay(1500, t); } // the helper runs ahead meanwhile
+                sha.AppendData(m.Span);
+                got.Write(m.Span);
+            }, None);
+            var all = File.ReadAllBytes(src);
+            Assert.Equal(all.Length - offset, n);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(all.AsSpan((int)offset))), Convert.ToHexString(sha.GetHashAndReset()));
+            Assert.Contains(log.Lines, l => l.StartsWith("Paused reading"));
+        }
+
         [Theory]
         [InlineData("legacy", RemoteWriteMode.Process)]
         [InlineData("current", RemoteWriteMode.WriteBlock)]
