@@ -101,6 +101,13 @@ namespace ExecBridge.Client
                     w.WriteEndObject();
                 }, cancellationToken).ConfigureAwait(false);
             }
+            catch (RemoteErrorException ex) when (ex.RemoteMessage.Contains(processId) && ex.RemoteMessage.Contains("already exists"))
+            {
+                // Ids are unique to this client, so this is our own start: the connection broke after the request
+                // went out and the resend found it done (fault suite finding). The handle is registered, so the resume
+                // catch-up replays its output, or a failed resume reports what was lost.
+                _logger.LogDebug("process/start of {Process} was resent after a lost connection; the first one had arrived", processId);
+            }
             catch
             {
                 _processes.TryRemove(processId, out _);

@@ -331,7 +331,8 @@ namespace ExecBridge.Client.Rpc
             }
             catch (Exception ex) when (!(ex is ExecBridgeException) && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                // The socket failed before the message was complete, so the server cannot have processed it.
+                // The send failed, so the message is normally incomplete; but bytes the kernel had already taken can
+                // still reach the server, so a resend must be harmless (process/start accepts its own id as started).
                 var lost = new RequestNotSentException(
                     $"The connection to {AuthenticationFailedException.SafeUri(_uri)} was lost while sending {method}.", ex);
                 Shutdown(lost);

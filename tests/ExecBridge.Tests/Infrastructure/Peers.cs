@@ -44,7 +44,13 @@ namespace ExecBridge.Tests.Infrastructure
                 Run("npm", $"pack @openai/codex@{version}-linux-x64 --silent", root);
                 var tgz = Directory.GetFiles(root, "*.tgz");
                 if (tgz.Length == 0) throw new InvalidOperationException($"npm pack of codex {version} produced no tarball.");
-                Run("tar", $"-xzf \"{tgz[0]}\"", root);
+                // Unpacked beside and moved into place in one rename: a caller that finds the binary outside the lock
+                // must never run it while tar is still writing it (exec fails with "Text file busy").
+                var unpack = Path.Combine(root, "unpack-" + Guid.NewGuid().ToString("N"));
+                Directory.CreateDirectory(unpack);
+                Run("tar", $"-xzf \"{tgz[0]}\"", unpack);
+                Directory.Move(Path.Combine(unpack, "package"), Path.Combine(root, "package"));
+                Directory.Delete(unpack, true);
                 File.Delete(tgz[0]);
             }
             return FindBinary(root) ?? throw new InvalidOperationException($"No codex binary in the codex {version} package.");
