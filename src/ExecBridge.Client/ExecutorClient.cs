@@ -125,7 +125,7 @@ namespace ExecBridge.Client
                 // first new notification would advance the seq past the output produced while detached.
                 if (resumeId != null)
                     foreach (var h in _processes.Values)
-                        if (!h.IsFinished) h.BeginCatchUp();
+                        if (h.IsLive) h.BeginCatchUp();
                 bool resumed = false;
                 RpcMessage init;
                 try
@@ -356,7 +356,7 @@ namespace ExecBridge.Client
         {
             // Each process gets its own error naming it and how far its output got, so the caller knows what was lost.
             foreach (var handle in _processes.Values)
-                if (!handle.IsFinished)
+                if (handle.IsLive)
                     handle.OnFailure(new ExecBridgeException(failure.Kind,
                         $"{failure.Message} Process '{handle.ProcessId}': output after the {handle.BytesReceived} bytes received (seq {handle.HighestSeq}) and its exit code are lost.",
                         failure.InnerException ?? failure));

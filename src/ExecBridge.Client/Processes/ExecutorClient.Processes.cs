@@ -100,13 +100,17 @@ namespace ExecBridge.Client
                     w.WriteBoolean("pipeStdin", spec.PipeStdin);
                     w.WriteEndObject();
                 }, cancellationToken).ConfigureAwait(false);
+                handle.StartConfirmed = true;
             }
             catch (RemoteErrorException ex) when (ex.RemoteMessage.Contains(processId) && ex.RemoteMessage.Contains("already exists"))
             {
                 // Ids are unique to this client, so this is our own start: the connection broke after the request
-                // went out and the resend found it done (fault suite finding). The handle is registered, so the resume
-                // catch-up replays its output, or a failed resume reports what was lost.
+                // went out and the resend found it done (fault suite finding). What it printed while we were away is
+                // read back like after any resume.
                 _logger.LogDebug("process/start of {Process} was resent after a lost connection; the first one had arrived", processId);
+                handle.StartConfirmed = true;
+                var rpc = _rpc;
+                if (rpc != null) await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -215,7 +219,7 @@ namespace ExecBridge.Client
         /// <summary>After a resume, fetches what each live process produced while we were away (notes §2.3).</summary>
         private async Task CatchUpProcessesAsync(RpcConnection rpc, CancellationToken cancellationToken)
         {
-            foreach (var handle in _processes.Values.Where(h => !h.IsFinished).ToList())
+            foreach (var handle in _processes.Values.Where(h => h.IsLive).ToList())
                 await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
         }
 

@@ -61,6 +61,16 @@ namespace ExecBridge.Client.Processes
 
         public bool HasUnread { get { lock (_gate) return _unread.Count > 0; } }
 
+        /// <summary>
+        /// Set once the server confirmed process/start. Until then a reconnect neither reads the process back nor fails
+        /// it: the start itself is resent, and the server may never have heard of the id.
+        /// </summary>
+        internal bool StartConfirmed { get => Volatile.Read(ref _startConfirmed); set => Volatile.Write(ref _startConfirmed, value); }
+        private bool _startConfirmed;
+
+        /// <summary>Started and not finished: what a reconnect has to read back (or report lost).</summary>
+        internal bool IsLive => StartConfirmed && !IsFinished;
+
         /// <summary>Bytes that arrived and were not taken yet.</summary>
         public long UnreadBytes { get { lock (_gate) return _unreadBytes; } }
         private long _unreadBytes;
