@@ -125,7 +125,7 @@ namespace ExecBridge.Client
                 // first new notification would advance the seq past the output produced while detached.
                 if (resumeId != null)
                     foreach (var h in _processes.Values)
-                        if (h.IsLive) h.BeginCatchUp();
+                        if (!h.IsFinished) h.BeginCatchUp(); // unconfirmed starts too: their starter reads them back
                 bool resumed = false;
                 RpcMessage init;
                 try

@@ -83,6 +83,7 @@ namespace ExecBridge.Client
             var handle = new RemoteProcessHandle(this, processId);
             // Registered before the request so no notification can arrive for an unknown id.
             _processes[processId] = handle;
+            int generation = ReconnectCount;
             try
             {
                 await InvokeAsync("process/start", w =>
@@ -100,22 +101,43 @@ namespace ExecBridge.Client
                     w.WriteBoolean("pipeStdin", spec.PipeStdin);
                     w.WriteEndObject();
                 }, cancellationToken).ConfigureAwait(false);
-                handle.StartConfirmed = true;
             }
             catch (RemoteErrorException ex) when (ex.RemoteMessage.Contains(processId) && ex.RemoteMessage.Contains("already exists"))
             {
                 // Ids are unique to this client, so this is our own start: the connection broke after the request
-                // went out and the resend found it done (fault suite finding). What it printed while we were away is
-                // read back like after any resume.
+                // went out and the resend found it done (fault suite finding). Read back below.
                 _logger.LogDebug("process/start of {Process} was resent after a lost connection; the first one had arrived", processId);
-                handle.StartConfirmed = true;
-                var rpc = _rpc;
-                if (rpc != null) await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
                 _processes.TryRemove(processId, out _);
                 throw;
+            }
+            handle.StartConfirmed = true;
+
+            // A reconnect while the start was under way: output pushed since is held (in seq order) until read back
+            // here, and if the session was not resumed the read fails the process instead of leaving it waiting.
+            if (ReconnectCount != generation || handle.IsHolding)
+            {
+                var rpc = _rpc;
+                if (rpc != null)
+                {
+                    try
+                    {
+                        await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        _processes.TryRemove(processId, out _);
+                        try
+                        {
+                            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                            await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
+                        }
+                        catch { }
+                        throw;
+                    }
+                }
             }
             return handle;
         }

@@ -68,6 +68,9 @@ namespace ExecBridge.Client.Processes
         internal bool StartConfirmed { get => Volatile.Read(ref _startConfirmed); set => Volatile.Write(ref _startConfirmed, value); }
         private bool _startConfirmed;
 
+        /// <summary>Pushed output is being held until a catch-up read merges it.</summary>
+        internal bool IsHolding { get { lock (_gate) return _heldDuringCatchUp != null; } }
+
         /// <summary>Started and not finished: what a reconnect has to read back (or report lost).</summary>
         internal bool IsLive => StartConfirmed && !IsFinished;
 

@@ -38,12 +38,34 @@ namespace ExecBridge.Client.Rpc
             }
         }
 
+        /// <summary>
+        /// Whether the process's default proxy (HTTP_PROXY and friends) would carry this connection: then it goes through
+        /// ClientWebSocket, which honours it, as before. HttpClient.DefaultProxy exists on .NET Core 3.0+ only.
+        /// </summary>
+        private static bool ProxyApplies(Uri uri)
+        {
+            try
+            {
+                var proxy = typeof(System.Net.Http.HttpClient).GetProperty("DefaultProxy", BindingFlags.Public | BindingFlags.Static)?.GetValue(null)
+                    as System.Net.IWebProxy;
+                if (proxy == null) return false;
+                var http = new UriBuilder(uri) { Scheme = "http" }.Uri;
+                if (proxy.IsBypassed(http)) return false;
+                var via = proxy.GetProxy(http);
+                return via != null && via != http;
+            }
+            catch
+            {
+                return false;
+            }
+        }
+
         /// <summary>A client WebSocket over an already upgraded stream; null where the runtime cannot make one.</summary>
         internal static WebSocket? CreateOverStream(Stream stream) => CreateFromStream?.Invoke(stream, false, null, KeepAliveInterval);
 
         public static async Task<WebSocket> ConnectAsync(Uri uri, string? bearerToken, CancellationToken ct)
         {
-            if (CreateFromStream != null && string.Equals(uri.Scheme, "ws", StringComparison.OrdinalIgnoreCase))
+            if (CreateFromStream != null && string.Equals(uri.Scheme, "ws", StringComparison.OrdinalIgnoreCase) && !ProxyApplies(uri))
                 return await ConnectPlainAsync(uri, bearerToken, CreateFromStream, ct).ConfigureAwait(false);
 
             var socket = new ClientWebSocket();
@@ -72,11 +94,23 @@ namespace ExecBridge.Client.Rpc
             socket.NoDelay = true;
             var stream = (NetworkStream?)null;
             // netstandard2.0 has no cancellable connect or read: cancellation closes the socket under them.
-            using (ct.Register(() => socket.Dispose()))
+            var registration = ct.Register(() => socket.Dispose());
+            try
             {
                 try
                 {
-                    await socket.ConnectAsync(uri.DnsSafeHost, uri.Port).ConfigureAwait(false);
+                    // Disposing the socket may not interrupt a name lookup: the wait itself also ends on cancellation.
+                    var connect = socket.ConnectAsync(uri.DnsSafeHost, uri.Port);
+                    var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    using (ct.Register(() => cancelled.TrySetResult(true)))
+                    {
+                        if (await Task.WhenAny(connect, cancelled.Task).ConfigureAwait(false) != connect)
+                        {
+                            _ = connect.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                            ct.ThrowIfCancellationRequested();
+                        }
+                    }
+                    await connect.ConfigureAwait(false);
                     stream = new NetworkStream(socket, ownsSocket: true);
 
                     string key = Convert.ToBase64String(Guid.NewGuid().ToByteArray());
@@ -93,6 +127,9 @@ namespace ExecBridge.Client.Rpc
 
                     var header = await ReadResponseHeaderAsync(stream, ct).ConfigureAwait(false);
                     CheckUpgrade(header, key);
+                    // From here on cancellation must not dispose the socket under the WebSocket being returned.
+                    registration.Dispose();
+                    ct.ThrowIfCancellationRequested();
                     return create(stream, false, null, KeepAliveInterval);
                 }
                 catch
@@ -101,6 +138,10 @@ namespace ExecBridge.Client.Rpc
                     ct.ThrowIfCancellationRequested();
                     throw;
                 }
+            }
+            finally
+            {
+                registration.Dispose();
             }
         }
 
@@ -129,7 +170,7 @@ namespace ExecBridge.Client.Rpc
                 throw new WebSocketUpgradeException(null, "the server's answer to the WebSocket handshake is not HTTP");
             if (code != 101) throw new WebSocketUpgradeException(code, $"the server answered HTTP {code} instead of switching to WebSocket");
 
-            string? accept = null, extensions = null;
+            string? accept = null, extensions = null, upgrade = null, connection = null;
             for (int i = 1; i < lines.Length; i++)
             {
                 int colon = lines[i].IndexOf(':');
@@ -138,7 +179,13 @@ namespace ExecBridge.Client.Rpc
                 var value = lines[i].Substring(colon + 1).Trim();
                 if (name.Equals("Sec-WebSocket-Accept", StringComparison.OrdinalIgnoreCase)) accept = value;
                 else if (name.Equals("Sec-WebSocket-Extensions", StringComparison.OrdinalIgnoreCase)) extensions = value;
+                else if (name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase)) upgrade = value;
+                else if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)) connection = value;
             }
+            // RFC 6455 §4.1: the 101 must name the websocket upgrade.
+            if (!string.Equals(upgrade, "websocket", StringComparison.OrdinalIgnoreCase)
+                || connection == null || connection.IndexOf("upgrade", StringComparison.OrdinalIgnoreCase) < 0)
+                throw new WebSocketUpgradeException(null, "the server's 101 answer does not upgrade to websocket");
             using (var sha1 = SHA1.Create())
             {
                 var expected = Convert.ToBase64String(sha1.ComputeHash(Encoding.ASCII.GetBytes(key + AcceptGuid)));

@@ -279,6 +279,7 @@ namespace ExecBridge.Tests.Rpc
         [InlineData("wrong-accept", "Sec-WebSocket-Accept")]
         [InlineData("extension", "extension that was not offered")]
         [InlineData("not-http", "not HTTP")]
+        [InlineData("no-upgrade", "does not upgrade to websocket")]
         [InlineData("closed", "closed the connection during the WebSocket handshake")]
         public async Task BadUpgradeAnswerIsConnectionRefusedAndSaysWhy(string answer, string expected)
         {
@@ -288,6 +289,7 @@ namespace ExecBridge.Tests.Rpc
                 "extension" => "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
                                $"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
                 "not-http" => "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+                "no-upgrade" => $"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\n\r\n",
                 _ => "HTTP/1.1 101 Switch",
             };
             if (answer == "closed") _server.UpgradeResponse = _ => throw new IOException("drop it"); // the server closes mid-answer
