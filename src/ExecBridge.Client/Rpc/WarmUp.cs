@@ -34,7 +34,7 @@ namespace ExecBridge.Client.Rpc
             // The pieces of a real handshake: socket object, upgrade key and accept check.
             using (new Socket(SocketType.Stream, ProtocolType.Tcp)) { }
             using (var sha1 = SHA1.Create()) sha1.ComputeHash(Encoding.ASCII.GetBytes(Guid.NewGuid().ToString()));
-            _ = new Uri("ws://127.0.0.1:1/").PathAndQuery;
+            _ = WebSocketDialer.ProxyApplies(new Uri("ws://127.0.0.1:1/"));
 
             var answer = Encoding.UTF8.GetBytes("{\"id\":1,\"result\":{\"sessionId\":\"warm-up\"}}");
             var peer = new ScriptedPeerStream(ServerTextFrame(answer));

@@ -42,7 +42,7 @@ namespace ExecBridge.Client.Rpc
         /// Whether the process's default proxy (HTTP_PROXY and friends) would carry this connection: then it goes through
         /// ClientWebSocket, which honours it, as before. HttpClient.DefaultProxy exists on .NET Core 3.0+ only.
         /// </summary>
-        private static bool ProxyApplies(Uri uri)
+        internal static bool ProxyApplies(Uri uri)
         {
             try
             {
