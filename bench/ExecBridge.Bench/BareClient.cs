@@ -53,6 +53,22 @@ namespace ExecBridge.Bench
         }
 
         /// <summary>Sends one request; returns its id.</summary>
+
+        /// <summary>process/start with a minimal PATH and no tty; the same request every floor sends. Returns its id.</summary>
+        public ValueTask<long> StartProcessAsync(string processId, string[] argv, string cwd, bool pipeStdin, CancellationToken ct) =>
+            SendAsync("process/start", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("processId", processId);
+                w.WriteStartArray("argv");
+                foreach (var a in argv) w.WriteStringValue(a);
+                w.WriteEndArray();
+                w.WriteString("cwd", cwd);
+                w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
+                w.WriteBoolean("tty", false);
+                if (pipeStdin) w.WriteBoolean("pipeStdin", true);
+                w.WriteEndObject();
+            }, ct);
         public async ValueTask<long> SendAsync(string method, Action<Utf8JsonWriter> writeParams, CancellationToken ct)
         {
             long id = ++_nextId;

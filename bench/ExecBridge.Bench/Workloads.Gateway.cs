@@ -60,7 +60,7 @@ namespace ExecBridge.Bench
                     var (getExit, getErr) = await get;
                     sw.Stop();
                     if (putExit != 0 || getExit != 0)
-                        throw new InvalidOperationException($"curl PUT exit {putExit} ({ticket.Scrub(putErr)}), GET exit {getExit} ({ticket.Scrub(getErr)})");
+                        throw new InvalidOperationException($"curl PUT exit {putExit} ({RelayTicketInfo.MaskAll(ticket.Scrub(putErr))}), GET exit {getExit} ({RelayTicketInfo.MaskAll(ticket.Scrub(getErr))})");
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 });
             }

@@ -59,18 +59,7 @@ namespace ExecBridge.Bench
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
                     {
-                        long startId = await bare.SendAsync("process/start", w =>
-                        {
-                            w.WriteStartObject();
-                            w.WriteString("processId", id);
-                            w.WriteStartArray("argv");
-                            w.WriteStringValue("cat"); w.WriteStringValue(PlainWire(src));
-                            w.WriteEndArray();
-                            w.WriteString("cwd", "/");
-                            w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
-                            w.WriteBoolean("tty", false);
-                            w.WriteEndObject();
-                        }, _ct);
+                        long startId = await bare.StartProcessAsync(id, new[] { "cat", PlainWire(src) }, "/", pipeStdin: false, _ct);
                         while (true)
                         {
                             var mem = await bare.ReceiveAsync(_ct);
@@ -138,18 +127,7 @@ namespace ExecBridge.Bench
             Fresh(moved);
             string id = "commit-" + (++_commits);
             string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} > /dev/null && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
-            long startId = await bare.SendAsync("process/start", w =>
-            {
-                w.WriteStartObject();
-                w.WriteString("processId", id);
-                w.WriteStartArray("argv");
-                w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue(script);
-                w.WriteEndArray();
-                w.WriteString("cwd", legacy ? "/" : "file:///");
-                w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
-                w.WriteBoolean("tty", false);
-                w.WriteEndObject();
-            }, _ct);
+            long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", script }, legacy ? "/" : "file:///", pipeStdin: false, _ct);
             while (true)
             {
                 var mem = await bare.ReceiveAsync(_ct);
@@ -186,19 +164,7 @@ namespace ExecBridge.Bench
                     var sw = Stopwatch.StartNew();
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
-                        long startId = await bare.SendAsync("process/start", w =>
-                        {
-                            w.WriteStartObject();
-                            w.WriteString("processId", id);
-                            w.WriteStartArray("argv");
-                            w.WriteStringValue("/bin/sh"); w.WriteStringValue("-c"); w.WriteStringValue($"head -c {size} > {RemotePath.ShellQuote(dst)}");
-                            w.WriteEndArray();
-                            w.WriteString("cwd", "/");
-                            w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
-                            w.WriteBoolean("tty", false);
-                            w.WriteBoolean("pipeStdin", true);
-                            w.WriteEndObject();
-                        }, _ct);
+                        long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", $"head -c {size} > {RemotePath.ShellQuote(dst)}" }, "/", pipeStdin: true, _ct);
                         int inFlight = 1; // the start
                         int writes = 0;
                         bool done = false, closed = false;

@@ -122,18 +122,7 @@ namespace ExecBridge.Bench
                     var buf = new byte[64 * 1024];
                     var sw = Stopwatch.StartNew();
                     string id = "floor-" + (++pid);
-                    long startId = await bare.SendAsync("process/start", w =>
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("processId", id);
-                        w.WriteStartArray("argv");
-                        w.WriteStringValue("head"); w.WriteStringValue("-c"); w.WriteStringValue(n.ToString()); w.WriteStringValue("/dev/zero");
-                        w.WriteEndArray();
-                        w.WriteString("cwd", "file:///");
-                        w.WriteStartObject("env"); w.WriteString("PATH", "/usr/bin:/bin"); w.WriteEndObject();
-                        w.WriteBoolean("tty", false);
-                        w.WriteEndObject();
-                    }, _ct);
+                    long startId = await bare.StartProcessAsync(id, new[] { "head", "-c", n.ToString(), "/dev/zero" }, "file:///", pipeStdin: false, _ct);
                     long total = 0;
                     while (true)
                     {

@@ -97,15 +97,7 @@ namespace ExecBridge.Client.Copy
 
             var target = await ResolveTargetAsync(to, toPath, item.Name, ct).ConfigureAwait(false);
             var existing = await to.GetItemAsync(target, ct).ConfigureAwait(false);
-            if (existing != null)
-            {
-                if (existing.IsDirectory != item.IsDirectory)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}'{Where(to)} is a {(existing.IsDirectory ? "folder" : "file")} and the source is a {(item.IsDirectory ? "folder" : "file")}.");
-                if (!options.Force)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}'{Where(to)} already exists; use -Force to overwrite{(item.IsDirectory ? " (merge into)" : "")} it.");
-            }
+            CheckExistingDestination(existing?.IsDirectory, item.IsDirectory, options.Force, target, Where(to));
 
             if (!item.IsDirectory)
             {
@@ -152,6 +144,18 @@ namespace ExecBridge.Client.Copy
             ex.Kind == ExecBridgeErrorKind.RemotePathNotFound || ex.Kind == ExecBridgeErrorKind.LocalPathNotFound
             || ex.Kind == ExecBridgeErrorKind.RemotePermissionDenied || ex.Kind == ExecBridgeErrorKind.RemotePathIsDirectory
             || ex.Kind == ExecBridgeErrorKind.DestinationExists || ex.Kind == ExecBridgeErrorKind.IntegrityCheckFailed;
+
+        /// <summary>The cp/Copy-Item rules for a destination that exists: the same kind as the source, and only with Force.</summary>
+        internal static void CheckExistingDestination(bool? existingIsDirectory, bool sourceIsDirectory, bool force, string target, string where)
+        {
+            if (existingIsDirectory is not bool existingDir) return;
+            if (existingDir != sourceIsDirectory)
+                throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
+                    $"Destination '{target}'{where} is a {(existingDir ? "folder" : "file")} and the source is a {(sourceIsDirectory ? "folder" : "file")}.");
+            if (!force)
+                throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
+                    $"Destination '{target}'{where} already exists; use -Force to overwrite{(sourceIsDirectory ? " (merge into)" : "")} it.");
+        }
 
         private static string Where(IItemStore store) => store.IsLocal ? "" : $" on executor '{store.Name}'";
 

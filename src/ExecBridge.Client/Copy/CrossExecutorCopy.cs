@@ -104,15 +104,7 @@ namespace ExecBridge.Client.Copy
                 throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, $"'{sourcePath}' is a folder; use -Recurse to copy folders.");
             var target = await CopyEngine.ResolveTargetAsync(to, destinationPath, item.Name, ct).ConfigureAwait(false);
             var existing = await to.GetItemAsync(target, ct).ConfigureAwait(false);
-            if (existing != null)
-            {
-                if (existing.IsDirectory != item.IsDirectory)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}' on executor '{destination.ExecutorId}' is a {(existing.IsDirectory ? "folder" : "file")} and the source is a {(item.IsDirectory ? "folder" : "file")}.");
-                if (!options.Force)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}' on executor '{destination.ExecutorId}' already exists; use -Force to overwrite{(item.IsDirectory ? " (merge into)" : "")} it.");
-            }
+            CopyEngine.CheckExistingDestination(existing?.IsDirectory, item.IsDirectory, options.Force, target, $" on executor '{destination.ExecutorId}'");
 
             string? fallback = null;
             if (options.Transport != CopyTransport.Pump)

@@ -26,15 +26,7 @@ namespace ExecBridge.Client.Copy
             if (source.IsDirectory && RemotePath.IsSameOrBelow(target, sourcePath))
                 throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, $"Cannot copy the folder '{sourcePath}' into itself ('{target}').");
             var existing = await client.TryGetMetadataAsync(target, ct, needLength: false).ConfigureAwait(false);
-            if (existing != null)
-            {
-                if (existing.IsDirectory != source.IsDirectory)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}' on executor '{client.ExecutorId}' is a {(existing.IsDirectory ? "folder" : "file")} and the source is a {(source.IsDirectory ? "folder" : "file")}.");
-                if (!options.Force)
-                    throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists,
-                        $"Destination '{target}' on executor '{client.ExecutorId}' already exists; use -Force to overwrite{(source.IsDirectory ? " (merge into)" : "")} it.");
-            }
+            CopyEngine.CheckExistingDestination(existing?.IsDirectory, source.IsDirectory, options.Force, target, $" on executor '{client.ExecutorId}'");
             progress.CurrentItem = sourcePath;
 
             if (source.IsDirectory)

@@ -44,7 +44,6 @@ namespace ExecBridge.Client.Files
         private readonly Queue<(Task<RpcMessage> Task, byte[] Buffer)> _inFlight = new Queue<(Task<RpcMessage>, byte[])>();
         private RemoteProcessHandle? _process;
         private readonly StringBuilder _processStderr = new StringBuilder();
-        private readonly StringBuilder _processStdout = new StringBuilder();
         private readonly Queue<(Task<string> Task, byte[] Buffer)> _inputInFlight = new Queue<(Task<string>, byte[])>();
         private bool _finished;
 
@@ -279,11 +278,9 @@ namespace ExecBridge.Client.Files
 
         private void CollectStderr(RemoteProcessHandle p)
         {
+            // The writer prints nothing on stdout; only its stderr says anything.
             foreach (var c in p.TakeUnread())
-            {
-                var text = c.Stream == OutputStreamKind.Stdout ? _processStdout : _processStderr;
-                if (text.Length < 8192) text.Append(Encoding.UTF8.GetString(c.Data));
-            }
+                if (c.Stream != OutputStreamKind.Stdout && _processStderr.Length < 8192) _processStderr.Append(Encoding.UTF8.GetString(c.Data));
         }
 
         /// <summary>

@@ -42,12 +42,14 @@ namespace ExecBridge.Client.Rpc
         /// Whether the process's default proxy (HTTP_PROXY and friends) would carry this connection: then it goes through
         /// ClientWebSocket, which honours it, as before. HttpClient.DefaultProxy exists on .NET Core 3.0+ only.
         /// </summary>
+        private static readonly PropertyInfo? DefaultProxyProperty =
+            typeof(System.Net.Http.HttpClient).GetProperty("DefaultProxy", BindingFlags.Public | BindingFlags.Static);
+
         internal static bool ProxyApplies(Uri uri)
         {
             try
             {
-                var proxy = typeof(System.Net.Http.HttpClient).GetProperty("DefaultProxy", BindingFlags.Public | BindingFlags.Static)?.GetValue(null)
-                    as System.Net.IWebProxy;
+                var proxy = DefaultProxyProperty?.GetValue(null) as System.Net.IWebProxy;
                 if (proxy == null) return false;
                 var http = new UriBuilder(uri) { Scheme = "http" }.Uri;
                 if (proxy.IsBypassed(http)) return false;
