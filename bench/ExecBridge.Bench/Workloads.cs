@@ -75,9 +75,9 @@ namespace ExecBridge.Bench
 
         private static string Uri(string path) => RemotePath.ToWire(path, PathStyle.FileUri);
 
-        private ExecutorClient NewClient(string id)
+        private ExecutorClient NewClient(string id, bool completeOnReader = false)
         {
-            var c = new ExecutorClient(new ExecutorEndpoint(id, _server.Uri, null));
+            var c = new ExecutorClient(new ExecutorEndpoint(id, _server.Uri, null) { CompleteOnReader = completeOnReader });
             c.EnsureConnectedAsync(_ct).GetAwaiter().GetResult();
             return c;
         }
@@ -240,10 +240,14 @@ namespace ExecBridge.Bench
                 });
             }
 
-            var client = AddRow(label, "client", MetricKind.LatencyMicros, floor);
+            foreach (bool onReader in new[] { false, true })
+            {
+            var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.LatencyMicros, floor);
             client.RatioTarget = 1.2;
-            client.Note = "ExecutorClient.GetMetadataAsync";
-            using (var c = NewClient("w3-client"))
+            client.Note = onReader
+                ? "ExecutorClient.GetMetadataAsync with ExecutorEndpoint.CompleteOnReader (continuations run on the socket reader; for callers that never block in them)"
+                : "ExecutorClient.GetMetadataAsync (defaults: continuations queued to the thread pool)";
+            using (var c = NewClient(onReader ? "w3-client-inline" : "w3-client", onReader))
             {
                 await Run(client, async _ =>
                 {
@@ -256,6 +260,7 @@ namespace ExecBridge.Bench
                     sw.Stop();
                     return Measure.Timed(sw, calls);
                 });
+            }
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.LatencyMicros, floor);
@@ -345,10 +350,14 @@ namespace ExecBridge.Bench
                 }, Math.Min(_o.Runs, 3));
             }
 
-            var client = AddRow(label, "client", MetricKind.CallsPerSecond, floor);
+            foreach (bool onReader in new[] { false, true })
+            {
+            var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.CallsPerSecond, floor);
             client.RatioTarget = 0.9;
-            client.Note = $"{callers} tasks sharing one ExecutorClient";
-            using (var c = NewClient("w4-client"))
+            client.Note = onReader
+                ? $"{callers} tasks sharing one ExecutorClient with ExecutorEndpoint.CompleteOnReader"
+                : $"{callers} tasks sharing one ExecutorClient (defaults)";
+            using (var c = NewClient(onReader ? "w4-client-inline" : "w4-client", onReader))
             {
                 await Run(client, async _ =>
                 {
@@ -361,6 +370,7 @@ namespace ExecBridge.Bench
                     sw.Stop();
                     return Measure.Timed(sw, total);
                 });
+            }
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.CallsPerSecond, floor);

@@ -32,6 +32,9 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
+        /// <summary>Every call completes on the socket reader (RpcConnection.CompleteOnReader); for callers whose continuations never block.</summary>
+        public bool CompleteOnReader { get; set; }
+
         /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>
         public string Kind { get; set; } = "Direct";
 
@@ -196,6 +199,7 @@ namespace ExecBridge.Client
                 .ConfigureAwait(false);
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;
+            rpc.CompleteOnReader = Endpoint.CompleteOnReader;
             return rpc;
         }
 

@@ -239,9 +239,16 @@ namespace ExecBridge.Tests.Client
             }
         }
 
-        [Fact]
-        public async Task ConcurrentMetadataCallsEachGetTheirOwnAnswer()
+        [Theory]
+        [InlineData(false)]
+        [InlineData(true)] // responses completed inline on the socket reader
+        public async Task ConcurrentMetadataCallsEachGetTheirOwnAnswer(bool completeOnReader)
         {
+            using var own = completeOnReader
+                ? new ExecutorClient(new ExecutorEndpoint($"inline-{_f.Version}", _f.Server.Uri, null) { CompleteOnReader = true })
+                : null;
+            var client = own ?? Client;
+            if (own != null) await own.EnsureConnectedAsync(CancellationToken.None);
             var dir = $"/tmp/eb-meta-{Guid.NewGuid():N}";
             // Files with distinct modification times, so every answer is recognisably the right one.
             var setup = new StringBuilder($"mkdir -p {dir}");
@@ -259,8 +266,8 @@ namespace ExecBridge.Tests.Client
                     for (int i = 0; i < 100; i++)
                     {
                         int k = i % 5;
-                        var wire = RemotePath.ToWire($"{dir}/f{t}-{k}", Client.PathStyle);
-                        using var r = await Client.CallAsync("fs/getMetadata", w =>
+                        var wire = RemotePath.ToWire($"{dir}/f{t}-{k}", client.PathStyle);
+                        using var r = await client.CallAsync("fs/getMetadata", w =>
                         {
                             w.WriteStartObject();
                             w.WriteString("path", wire);

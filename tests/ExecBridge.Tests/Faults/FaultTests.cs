@@ -263,11 +263,13 @@ namespace ExecBridge.Tests.Faults
             FaultFigures.Add(faults: proxy.FaultsInjected, bytesVerified: 0, calls: 0);
         }
 
-        [Fact]
-        public async Task StalledNetworkEndsEveryCallAtItsDeadlineAndTheClientRecovers()
+        [Theory]
+        [InlineData(false)]
+        [InlineData(true)] // calls completed on the socket reader: timeouts and the redial must behave the same
+        public async Task StalledNetworkEndsEveryCallAtItsDeadlineAndTheClientRecovers(bool completeOnReader)
         {
             using var proxy = FaultProxy.For(_f.Server.Uri);
-            var endpoint = new ExecutorEndpoint($"stall-{_f.Version}", proxy.Uri, null);
+            var endpoint = new ExecutorEndpoint($"stall-{_f.Version}-{completeOnReader}", proxy.Uri, null) { CompleteOnReader = completeOnReader };
             using var client = new ExecutorClient(endpoint);
             await client.EnsureConnectedAsync(CancellationToken.None);
             string root = _f.IsLegacy ? "/" : "file:///";
