@@ -142,8 +142,9 @@ namespace ExecBridge.Client.Copy
         public async Task CommitAsync(string sha256, CancellationToken ct)
         {
             // The engine hashed exactly the bytes handed to this stream; the local disk is trusted to keep them.
+            // No fsync: like Copy-Item, cp and the executor side of every copy, the rename publishes bytes the page
+            // cache holds. Forcing 256 MiB to disk cost 0.11-0.13 s here, a sixth of the whole download (bench W1).
             await _stream!.FlushAsync(ct).ConfigureAwait(false);
-            _stream.Flush(true);
             _stream.Dispose();
             _stream = null;
             if (File.Exists(Location))
