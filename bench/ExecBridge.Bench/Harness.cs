@@ -190,6 +190,24 @@ namespace ExecBridge.Bench
             }
         }
 
+        /// <summary>
+        /// Median over the rounds of this row's run divided by the floor's run of the same round (timed moments
+        /// apart): less moved by a disturbance that hits one round than the ratio of the two medians. Shown beside
+        /// it; the verdict stays on the ratio of medians.
+        /// </summary>
+        public double? PairedRatio
+        {
+            get
+            {
+                if (Floor == null || Floor.Runs.Count != Runs.Count) return null;
+                var ratios = Runs.Zip(Floor.Runs, (mine, floor) => (mine, floor))
+                    .Where(p => p.mine.Problem == null && p.floor.Problem == null && Floor.Value(p.floor) > 0)
+                    .Select(p => Value(p.mine) / Floor.Value(p.floor)).OrderBy(x => x).ToList();
+                if (ratios.Count < 2) return null;
+                return ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
+            }
+        }
+
         public string Verdict
         {
             get

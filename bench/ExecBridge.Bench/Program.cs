@@ -119,6 +119,7 @@ namespace ExecBridge.Bench
                 string median = r.Median == null ? "FAILED" : $"{Fmt(r.Median.Value)} {r.Unit}";
                 string range = values.Count == 0 ? "" : $"{Fmt(values.Min())}–{Fmt(values.Max())}";
                 string ratio = r.Ratio == null ? (r.Floor == null && r.Kind != MetricKind.Millis ? "1.00× (floor)" : "") : $"{r.Ratio:0.00}×";
+                if (r.Ratio != null && r.PairedRatio != null) ratio += $" (paired {r.PairedRatio:0.00}×)";
                 foreach (var v in r.Versus)
                 {
                     var x = r.RatioTo(v.Other);
