@@ -52,8 +52,6 @@ namespace ExecBridge.Bench
             return c;
         }
 
-        /// <summary>Sends one request; returns its id.</summary>
-
         /// <summary>process/start with a minimal PATH and no tty; the same request every floor sends. Returns its id.</summary>
         public ValueTask<long> StartProcessAsync(string processId, string[] argv, string cwd, bool pipeStdin, CancellationToken ct) =>
             SendAsync("process/start", w =>
@@ -69,6 +67,8 @@ namespace ExecBridge.Bench
                 if (pipeStdin) w.WriteBoolean("pipeStdin", true);
                 w.WriteEndObject();
             }, ct);
+
+        /// <summary>Sends one request; returns its id.</summary>
         public async ValueTask<long> SendAsync(string method, Action<Utf8JsonWriter> writeParams, CancellationToken ct)
         {
             long id = ++_nextId;

@@ -167,9 +167,8 @@ namespace ExecBridge.Bench
         {
             get
             {
-                var v = Good.Select(Value).OrderBy(x => x).ToList();
-                if (v.Count == 0) return null;
-                return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+                var v = Good.Select(Value).ToList();
+                return v.Count == 0 ? null : MedianOf(v);
             }
         }
 
@@ -202,10 +201,16 @@ namespace ExecBridge.Bench
                 if (Floor == null || Floor.Runs.Count != Runs.Count) return null;
                 var ratios = Runs.Zip(Floor.Runs, (mine, floor) => (mine, floor))
                     .Where(p => p.mine.Problem == null && p.floor.Problem == null && Floor.Value(p.floor) > 0)
-                    .Select(p => Value(p.mine) / Floor.Value(p.floor)).OrderBy(x => x).ToList();
-                if (ratios.Count < 2) return null;
-                return ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
+                    .Select(p => Value(p.mine) / Floor.Value(p.floor)).ToList();
+                return ratios.Count < 2 ? null : MedianOf(ratios);
             }
+        }
+
+        private static double MedianOf(List<double> values)
+        {
+            values.Sort();
+            int n = values.Count;
+            return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
         }
 
         public string Verdict

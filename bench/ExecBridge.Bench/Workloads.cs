@@ -242,25 +242,25 @@ namespace ExecBridge.Bench
 
             foreach (bool onReader in new[] { false, true })
             {
-            var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.LatencyMicros, floor);
-            client.RatioTarget = 1.2;
-            client.Note = onReader
-                ? "ExecutorClient.GetMetadataAsync with ExecutorEndpoint.CompleteOnReader (continuations run on the socket reader; for callers that never block in them)"
-                : "ExecutorClient.GetMetadataAsync (defaults: continuations queued to the thread pool)";
-            using (var c = NewClient(onReader ? "w3-client-inline" : "w3-client", onReader))
-            {
-                await Run(client, async _ =>
+                var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.LatencyMicros, floor);
+                client.RatioTarget = 1.2;
+                client.Note = onReader
+                    ? "ExecutorClient.GetMetadataAsync with ExecutorEndpoint.CompleteOnReader (continuations run on the socket reader; for callers that never block in them)"
+                    : "ExecutorClient.GetMetadataAsync (defaults: continuations queued to the thread pool)";
+                using (var c = NewClient(onReader ? "w3-client-inline" : "w3-client", onReader))
                 {
-                    var sw = Stopwatch.StartNew();
-                    for (int i = 0; i < calls; i++)
+                    await Run(client, async _ =>
                     {
-                        var info = await c.GetMetadataAsync(path, _ct);
-                        if (!info.IsFile) throw new InvalidOperationException("not a file?");
-                    }
-                    sw.Stop();
-                    return Measure.Timed(sw, calls);
-                });
-            }
+                        var sw = Stopwatch.StartNew();
+                        for (int i = 0; i < calls; i++)
+                        {
+                            var info = await c.GetMetadataAsync(path, _ct);
+                            if (!info.IsFile) throw new InvalidOperationException("not a file?");
+                        }
+                        sw.Stop();
+                        return Measure.Timed(sw, calls);
+                    });
+                }
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.LatencyMicros, floor);
@@ -352,25 +352,25 @@ namespace ExecBridge.Bench
 
             foreach (bool onReader in new[] { false, true })
             {
-            var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.CallsPerSecond, floor);
-            client.RatioTarget = 0.9;
-            client.Note = onReader
-                ? $"{callers} tasks sharing one ExecutorClient with ExecutorEndpoint.CompleteOnReader"
-                : $"{callers} tasks sharing one ExecutorClient (defaults)";
-            using (var c = NewClient(onReader ? "w4-client-inline" : "w4-client", onReader))
-            {
-                await Run(client, async _ =>
+                var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.CallsPerSecond, floor);
+                client.RatioTarget = 0.9;
+                client.Note = onReader
+                    ? $"{callers} tasks sharing one ExecutorClient with ExecutorEndpoint.CompleteOnReader"
+                    : $"{callers} tasks sharing one ExecutorClient (defaults)";
+                using (var c = NewClient(onReader ? "w4-client-inline" : "w4-client", onReader))
                 {
-                    var sw = Stopwatch.StartNew();
-                    var tasks = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+                    await Run(client, async _ =>
                     {
-                        for (int i = 0; i < each; i++) await c.GetMetadataAsync(path, _ct);
-                    })).ToArray();
-                    await Task.WhenAll(tasks);
-                    sw.Stop();
-                    return Measure.Timed(sw, total);
-                });
-            }
+                        var sw = Stopwatch.StartNew();
+                        var tasks = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+                        {
+                            for (int i = 0; i < each; i++) await c.GetMetadataAsync(path, _ct);
+                        })).ToArray();
+                        await Task.WhenAll(tasks);
+                        sw.Stop();
+                        return Measure.Timed(sw, total);
+                    });
+                }
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.CallsPerSecond, floor);

@@ -330,8 +330,8 @@ namespace ExecBridge.Client
             {
                 case 0 when actual.Length == 64:
                     return actual;
-                case 3 when r.Stderr.Contains("not found") && r.Stderr.Contains("sha256sum"):
-                    throw new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{ExecutorId}' has no sha256sum; the copy cannot be verified.");
+                case 3 when HashToolMissing(r.Stderr):
+                    throw NoHashTool();
                 case 4:
                     throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
                         $"The copy of '{target}' on executor '{ExecutorId}' does not match what was sent (SHA-256 {actual} on the executor, {expected} sent); it was discarded.");
@@ -353,6 +353,11 @@ namespace ExecBridge.Client
         /// </summary>
         public const string Sha256Tool = "{ if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }";
 
+        private static bool HashToolMissing(string stderr) => stderr.Contains("not found") && stderr.Contains("sha256sum");
+
+        private ExecBridgeException NoHashTool() =>
+            new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{ExecutorId}' has no sha256sum; the copy cannot be verified.");
+
         /// <summary>SHA-256 (lower-case hex) of a file, or of a slice of it, computed on the executor (Sha256Tool).</summary>
         public async Task<string> Sha256Async(string path, CancellationToken ct, long offset = 0, long? length = null)
         {
@@ -365,8 +370,7 @@ namespace ExecBridge.Client
             var text = r.StdoutText.Trim();
             if (r.ExitCode != 0 || text.Length < 64)
             {
-                if (r.Stderr.Contains("not found") && r.Stderr.Contains("sha256sum"))
-                    throw new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{ExecutorId}' has no sha256sum; the copy cannot be verified.");
+                if (HashToolMissing(r.Stderr)) throw NoHashTool();
                 throw new ExecBridgeException(ClassifyShellError(r.Stderr), $"Could not hash '{path}' on executor '{ExecutorId}': {r.Stderr.Trim()}");
             }
             return text.Substring(0, 64).ToLowerInvariant();
@@ -484,15 +488,7 @@ namespace ExecBridge.Client
             {
                 monitorStop.Cancel();
                 try { await monitor.ConfigureAwait(false); } catch { }
-                if (!done && !handle.IsFinished && State == ExecutorState.Connected)
-                {
-                    try
-                    {
-                        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                        await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
-                    }
-                    catch { }
-                }
+                if (!done && !handle.IsFinished && State == ExecutorState.Connected) await TerminateQuietlyAsync(handle).ConfigureAwait(false);
                 Forget(handle);
             }
         }

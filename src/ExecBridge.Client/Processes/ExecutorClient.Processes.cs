@@ -129,12 +129,7 @@ namespace ExecBridge.Client
                     catch
                     {
                         _processes.TryRemove(processId, out _);
-                        try
-                        {
-                            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                            await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
-                        }
-                        catch { }
+                        await TerminateQuietlyAsync(handle).ConfigureAwait(false);
                         throw;
                     }
                 }
@@ -156,6 +151,17 @@ namespace ExecBridge.Client
             }, cancellationToken).ConfigureAwait(false);
             var r = response.Result;
             return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? st.GetString() ?? "accepted" : "accepted";
+        }
+
+        /// <summary>Best-effort cleanup of a process being abandoned: at most 5 s, never throws.</summary>
+        internal async Task TerminateQuietlyAsync(RemoteProcessHandle handle)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await TerminateAsync(handle, cts.Token).ConfigureAwait(false);
+            }
+            catch { }
         }
 
         /// <summary>process/terminate: a SIGKILL of the child's process group. Returns whether it was running.</summary>

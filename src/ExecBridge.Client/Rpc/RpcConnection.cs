@@ -233,16 +233,14 @@ namespace ExecBridge.Client.Rpc
 
             // Failures (timeout, cancellation, loss) of an inline call are set from the pool, so that whoever cancels,
             // times out or disposes never runs a caller's retry or cleanup on its own stack.
-            public void Fail(Exception reason)
-            {
-                if (!_inline) Completion.TrySetException(reason);
-                else ThreadPool.UnsafeQueueUserWorkItem(state => ((PendingCall)state!).Completion.TrySetException(reason), this);
-            }
+            public void Fail(Exception reason) => SetOffStack(c => c.TrySetException(reason));
 
-            public void Cancel()
+            public void Cancel() => SetOffStack(c => c.TrySetCanceled());
+
+            private void SetOffStack(Action<TaskCompletionSource<RpcMessage>> set)
             {
-                if (!_inline) Completion.TrySetCanceled();
-                else ThreadPool.UnsafeQueueUserWorkItem(state => ((PendingCall)state!).Completion.TrySetCanceled(), this);
+                if (!_inline) set(Completion);
+                else ThreadPool.UnsafeQueueUserWorkItem(_ => set(Completion), null);
             }
             public string Method { get; }
             public TimeSpan Timeout { get; }

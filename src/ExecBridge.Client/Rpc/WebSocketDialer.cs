@@ -68,7 +68,7 @@ namespace ExecBridge.Client.Rpc
         public static async Task<WebSocket> ConnectAsync(Uri uri, string? bearerToken, CancellationToken ct)
         {
             if (CreateFromStream != null && string.Equals(uri.Scheme, "ws", StringComparison.OrdinalIgnoreCase) && !ProxyApplies(uri))
-                return await ConnectPlainAsync(uri, bearerToken, CreateFromStream, ct).ConfigureAwait(false);
+                return await ConnectPlainAsync(uri, bearerToken, ct).ConfigureAwait(false);
 
             var socket = new ClientWebSocket();
             if (!string.IsNullOrEmpty(bearerToken))
@@ -86,8 +86,7 @@ namespace ExecBridge.Client.Rpc
             }
         }
 
-        private static async Task<WebSocket> ConnectPlainAsync(Uri uri, string? bearerToken,
-            Func<Stream, bool, string?, TimeSpan, WebSocket> create, CancellationToken ct)
+        private static async Task<WebSocket> ConnectPlainAsync(Uri uri, string? bearerToken, CancellationToken ct)
         {
             // Dual-mode socket: "localhost" may resolve to ::1 or 127.0.0.1 (IPv4 only where IPv6 is off).
             Socket socket;
@@ -132,7 +131,7 @@ namespace ExecBridge.Client.Rpc
                     // From here on cancellation must not dispose the socket under the WebSocket being returned.
                     registration.Dispose();
                     ct.ThrowIfCancellationRequested();
-                    return create(stream, false, null, KeepAliveInterval);
+                    return CreateOverStream(stream)!;
                 }
                 catch
                 {
