@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Management.Automation;
+using System.Text;
 using System.Threading.Tasks;
 using ExecBridge.Client;
 using ExecBridge.Client.Files;
@@ -121,6 +122,25 @@ namespace ExecBridge.Bench
         private int _commits;
 
         /// <summary>The bare floor's version of a verified commit: one helper process hashes the file and renames it.</summary>
+        /// <summary>openssl dgst of a file on the executor (current dialect) over a bare connection: the hex digest.</summary>
+        private async Task<string> BareSha256Async(BareClient bare, string file, string id)
+        {
+            long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(file)}" }, "file:///", pipeStdin: false, _ct);
+            var output = new StringBuilder();
+            var buf = new byte[64 * 1024];
+            while (true)
+            {
+                var mem = await bare.ReceiveAsync(_ct);
+                var f = BareClient.Parse(mem.Span);
+                if (f.Id == startId && f.IsError) throw new InvalidOperationException("process/start: " + f.ErrorText);
+                if (f.Method == FrameMethod.Output) output.Append(Encoding.ASCII.GetString(buf, 0, BareClient.DecodeChunk(f.Chunk, buf)));
+                if (f.Method == FrameMethod.Closed) break;
+            }
+            var text = output.ToString().Trim();
+            int space = text.IndexOf(' ');
+            return space > 0 ? text.Substring(0, space) : text;
+        }
+
         private async Task<string> BareCommitAsync(BareClient bare, string dst, bool legacy)
         {
             string moved = dst + ".committed";

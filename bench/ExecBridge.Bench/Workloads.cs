@@ -75,9 +75,9 @@ namespace ExecBridge.Bench
 
         private static string Uri(string path) => RemotePath.ToWire(path, PathStyle.FileUri);
 
-        private ExecutorClient NewClient(string id, bool completeOnReader = false)
+        private ExecutorClient NewClient(string id)
         {
-            var c = new ExecutorClient(new ExecutorEndpoint(id, _server.Uri, null) { CompleteOnReader = completeOnReader });
+            var c = new ExecutorClient(new ExecutorEndpoint(id, _server.Uri, null));
             c.EnsureConnectedAsync(_ct).GetAwaiter().GetResult();
             return c;
         }
@@ -253,27 +253,22 @@ namespace ExecBridge.Bench
                 });
             }
 
-            foreach (bool onReader in new[] { false, true })
+            var client = AddRow(label, "client", MetricKind.LatencyMicros, floor);
+            client.RatioTarget = 1.2;
+            client.Note = "ExecutorClient.GetMetadataAsync (defaults; the answer completes the call on the socket reader)";
+            using (var c = NewClient("w3-client"))
             {
-                var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.LatencyMicros, floor);
-                client.RatioTarget = 1.2;
-                client.Note = onReader
-                    ? "ExecutorClient.GetMetadataAsync with ExecutorEndpoint.CompleteOnReader (continuations run on the socket reader; for callers that never block in them)"
-                    : "ExecutorClient.GetMetadataAsync (defaults: continuations queued to the thread pool)";
-                using (var c = NewClient(onReader ? "w3-client-inline" : "w3-client", onReader))
+                await Run(client, async _ =>
                 {
-                    await Run(client, async _ =>
+                    var sw = Stopwatch.StartNew();
+                    for (int i = 0; i < calls; i++)
                     {
-                        var sw = Stopwatch.StartNew();
-                        for (int i = 0; i < calls; i++)
-                        {
-                            var info = await c.GetMetadataAsync(path, _ct);
-                            if (!info.IsFile) throw new InvalidOperationException("not a file?");
-                        }
-                        sw.Stop();
-                        return Measure.Timed(sw, calls);
-                    });
-                }
+                        var info = await c.GetMetadataAsync(path, _ct);
+                        if (!info.IsFile) throw new InvalidOperationException("not a file?");
+                    }
+                    sw.Stop();
+                    return Measure.Timed(sw, calls);
+                });
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.LatencyMicros, floor);
@@ -363,27 +358,22 @@ namespace ExecBridge.Bench
                 }, Math.Min(_o.Runs, 3));
             }
 
-            foreach (bool onReader in new[] { false, true })
+            var client = AddRow(label, "client", MetricKind.CallsPerSecond, floor);
+            client.RatioTarget = 0.9;
+            client.Note = $"{callers} tasks sharing one ExecutorClient (defaults)";
+            using (var c = NewClient("w4-client"))
             {
-                var client = AddRow(label, onReader ? "client, CompleteOnReader" : "client", MetricKind.CallsPerSecond, floor);
-                client.RatioTarget = 0.9;
-                client.Note = onReader
-                    ? $"{callers} tasks sharing one ExecutorClient with ExecutorEndpoint.CompleteOnReader"
-                    : $"{callers} tasks sharing one ExecutorClient (defaults)";
-                using (var c = NewClient(onReader ? "w4-client-inline" : "w4-client", onReader))
+                await Run(client, async _ =>
                 {
-                    await Run(client, async _ =>
+                    var sw = Stopwatch.StartNew();
+                    var tasks = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
                     {
-                        var sw = Stopwatch.StartNew();
-                        var tasks = Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
-                        {
-                            for (int i = 0; i < each; i++) await c.GetMetadataAsync(path, _ct);
-                        })).ToArray();
-                        await Task.WhenAll(tasks);
-                        sw.Stop();
-                        return Measure.Timed(sw, total);
-                    });
-                }
+                        for (int i = 0; i < each; i++) await c.GetMetadataAsync(path, _ct);
+                    })).ToArray();
+                    await Task.WhenAll(tasks);
+                    sw.Stop();
+                    return Measure.Timed(sw, total);
+                });
             }
 
             var cmdlets = AddRow(label, "cmdlets", MetricKind.CallsPerSecond, floor);
@@ -528,18 +518,25 @@ namespace ExecBridge.Bench
             var floor = AddRow(label, "floor", MetricKind.Throughput);
             floor.Note = $"fs/open + {BlocksInFlight} pipelined 1 MiB fs/readBlock, decoded to a FileStream";
             floor.MaxPeakBytes = memLimit;
+            var verified = AddRow(label, "floor + SHA-256 on both sides and rename (reference)", MetricKind.Throughput, floor);
+            verified.Note = "the floor, plus what every Get-RemoteFile does to verify: openssl dgst of the source on the executor (second connection, started with the transfer), SHA-256 of the received bytes on another core while they are written, compare, write to a partial and rename";
             using (var bare = await BareClient.ConnectAsync(_server.Uri, _ct))
+            using (var hashConn = await BareClient.ConnectAsync(_server.Uri, _ct))
             {
                 int h = 0;
-                Func<int, Task<RunResult>> floorRun = async run =>
+                Func<int, Task<RunResult>> FloorRun(bool verify) => async run =>
                 {
                     string dst = Path.Combine(_dir, "w1-floor.bin");
+                    string written = verify ? dst + ".partial" : dst;
                     var buf = new byte[BlockSize];
                     string handle = "r" + (++h);
                     Fresh(dst);
+                    Fresh(written);
                     var sw = Stopwatch.StartNew();
                     long total = 0;
-                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+                    var executorHash = verify ? BareSha256Async(hashConn, src, "w1v-" + h) : null;
+                    using var hasher = verify ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+                    using (var fs = new FileStream(written, FileMode.Create, FileAccess.Write, FileShare.None, 0))
                     {
                         await bare.CallAsync("fs/open", w => { w.WriteStartObject(); w.WriteString("handleId", handle); w.WriteString("path", Uri(src)); w.WriteEndObject(); }, _ct);
                         long next = 0;
@@ -562,17 +559,33 @@ namespace ExecBridge.Bench
                             inFlight--;
                             if (eof) continue; // responses past the end, drained
                             int n = BareClient.DecodeChunk(f.Chunk, buf);
-                            fs.Write(buf, 0, n);
+                            if (hasher == null) fs.Write(buf, 0, n);
+                            else
+                            {
+                                // Hashed on another core while written, as the copy engine does.
+                                var hashing = Task.Run(() => hasher.AppendData(buf, 0, n));
+                                fs.Write(buf, 0, n);
+                                await hashing;
+                            }
                             total += n;
                             if (n < BlockSize) eof = true;
                         }
                         await bare.CallAsync("fs/close", w => { w.WriteStartObject(); w.WriteString("handleId", handle); w.WriteEndObject(); }, _ct);
                     }
+                    if (verify)
+                    {
+                        string local = Convert.ToHexString(hasher!.GetHashAndReset());
+                        string remote = await executorHash!;
+                        if (!string.Equals(local, remote, StringComparison.OrdinalIgnoreCase))
+                            throw new InvalidOperationException($"SHA-256 differs: {local} received, {remote} on the executor");
+                        File.Move(written, dst, overwrite: true);
+                    }
                     sw.Stop();
                     return Verify(Measure.Timed(sw, total), dst, size, run);
                 };
-                await WarmRoundAsync(floor, floorRun);
-                await Run(floor, floorRun);
+                await WarmRoundAsync(floor, FloorRun(false));
+                await Run(floor, FloorRun(false));
+                await Run(verified, FloorRun(true));
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);

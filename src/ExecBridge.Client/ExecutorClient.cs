@@ -32,7 +32,7 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
-        /// <summary>Every call completes on the socket reader (RpcConnection.CompleteOnReader); for callers whose continuations never block.</summary>
+        /// <summary>Bulk calls too complete on the socket reader (RpcConnection.CompleteOnReader); small calls always do.</summary>
         public bool CompleteOnReader { get; set; }
 
         /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>

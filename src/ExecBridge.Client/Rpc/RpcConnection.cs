@@ -36,31 +36,20 @@ namespace ExecBridge.Client.Rpc
         private readonly Uri _uri;
         private long _nextId;
         private Task? _reader;
+
+        // Who reads the socket: reader id * 2, plus 1 while that reader runs a caller's continuation inline.
+        private long _readerTurn;
+        private long _lastReaderId;
+        private long _inlineSince;
         private int _closed;
         private Exception? _closeReason;
 
         /// <summary>
-        /// Completes every call inline on the socket reader: the caller's continuation runs without a thread-pool hop.
-        /// Off by default: a continuation that blocks on another call of this connection would make the reader wait
-        /// for itself. Measured (bench W3/W4): with 8 callers in flight it is faster.
+        /// Completes bulk calls (block reads and writes, stdin, output replay) inline on the socket reader as well; every
+        /// other call always does. Off by default: the continuation of a bulk call decodes, hashes or encodes a block,
+        /// and on the pool it does that while the reader takes the next frame.
         /// </summary>
         public bool CompleteOnReader { get; set; }
-
-        [ThreadStatic] private static int t_blockingCallers;
-
-        /// <summary>
-        /// From here until the matching ExitBlockingCaller, the current thread blocks on every call it starts (a
-        /// PowerShell pipeline thread inside a cmdlet; nested for a pipeline of cmdlets): those calls complete inline on
-        /// the reader, which then wakes the blocked thread directly instead of through a pool thread. Safe: what runs
-        /// inline is this library's own continuation up to its next await, and it never blocks. On a quiet machine one
-        /// Get-RemoteItem took 160-166 us with the pool hop and 107-120 us without.
-        /// </summary>
-        public static void EnterBlockingCaller() => t_blockingCallers++;
-
-        public static void ExitBlockingCaller()
-        {
-            if (t_blockingCallers > 0) t_blockingCallers--;
-        }
 
         private RpcConnection(WebSocket socket, Uri uri, ILogger logger)
         {
@@ -97,7 +86,7 @@ namespace ExecBridge.Client.Rpc
             }
 
             var connection = new RpcConnection(socket, uri, logger);
-            connection._reader = Task.Run(connection.ReadLoopAsync);
+            connection._reader = Task.Run(() => connection.ReadLoopAsync(0));
             logger.LogDebug("Connected to {Uri}", AuthenticationFailedException.SafeUri(uri));
             return connection;
         }
@@ -106,7 +95,7 @@ namespace ExecBridge.Client.Rpc
         internal static RpcConnection Over(WebSocket socket, Uri uri, ILogger logger)
         {
             var connection = new RpcConnection(socket, uri, logger);
-            connection._reader = Task.Run(connection.ReadLoopAsync);
+            connection._reader = Task.Run(() => connection.ReadLoopAsync(0));
             return connection;
         }
 
@@ -148,7 +137,7 @@ namespace ExecBridge.Client.Rpc
             ThrowIfClosed(method);
             cancellationToken.ThrowIfCancellationRequested();
             long id = Interlocked.Increment(ref _nextId);
-            var call = new PendingCall(method, timeout, CompleteOnReader || t_blockingCallers > 0);
+            var call = new PendingCall(method, timeout, CompleteOnReader || !IsBulk(method));
             // One deadline for the whole call, sending included (a send stuck in a stalled network counts too).
             call.Arm();
             _pending[id] = call;
@@ -214,9 +203,18 @@ namespace ExecBridge.Client.Rpc
             timer.Change(SweepInterval, SweepInterval);
         }
 
+        /// <summary>
+        /// Calls whose continuation moves a block of data (decode, hash, write, encode the next one): those run on the
+        /// pool so the reader takes the next frame meanwhile. Every other call completes inline on the reader.
+        /// </summary>
+        private static bool IsBulk(string method) =>
+            method == "fs/readBlock" || method == "fs/writeBlock" || method == "process/write" || method == "process/read"
+            || method == "fs/readFile" || method == "fs/writeFile";
+
         private void SweepTimeouts()
         {
             long now = Stopwatch.GetTimestamp();
+            RescueReader(now);
             foreach (var pair in _pending)
             {
                 var call = pair.Value;
@@ -227,6 +225,21 @@ namespace ExecBridge.Client.Rpc
         }
 
         private const int SweepInterval = 50;
+
+        /// <summary>
+        /// A continuation run inline on the reader that has not returned by the next sweep (it blocks, or works long)
+        /// loses the reader role: a new reader takes the socket, so a caller blocking on another call of this
+        /// connection inside its continuation is delayed by one sweep instead of waiting for itself for ever.
+        /// </summary>
+        private void RescueReader(long now)
+        {
+            long turn = Volatile.Read(ref _readerTurn);
+            if ((turn & 1) == 0 || now - Volatile.Read(ref _inlineSince) < Stopwatch.Frequency * SweepInterval / 1000) return;
+            long next = Interlocked.Increment(ref _lastReaderId);
+            if (Interlocked.CompareExchange(ref _readerTurn, next * 2, turn) != turn) return;
+            _logger.LogDebug("A continuation held the socket reader for over {Ms} ms; reading moved to a new reader.", SweepInterval);
+            _reader = Task.Run(() => ReadLoopAsync(next));
+        }
 
         private sealed class PendingCall
         {
@@ -239,11 +252,14 @@ namespace ExecBridge.Client.Rpc
             }
 
             /// <summary>
-            /// Inline (CompleteOnReader): the response completes the call on the socket reader, which runs the
-            /// continuation itself. Otherwise every continuation is queued to the pool, and a caller may do anything in it.
+            /// Inline (every call but bulk ones, unless CompleteOnReader): the response completes the call on the socket
+            /// reader, which runs the continuation itself up to its next await (RescueReader covers one that blocks).
+            /// Otherwise the continuation is queued to the pool.
             /// </summary>
             public readonly TaskCompletionSource<RpcMessage> Completion;
             private readonly bool _inline;
+
+            public bool Inline => _inline;
 
             // Failures (timeout, cancellation, loss) of an inline call are set from the pool, so that whoever cancels,
             // times out or disposes never runs a caller's retry or cleanup on its own stack.
@@ -400,10 +416,11 @@ namespace ExecBridge.Client.Rpc
                     $"The connection to {AuthenticationFailedException.SafeUri(_uri)} is closed; {method} was not sent.", _closeReason);
         }
 
-        private async Task ReadLoopAsync()
+        private async Task ReadLoopAsync(long readerId)
         {
             byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
             int length = 0;
+            bool replaced = false;
             Exception reason = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
                 $"The executor at {AuthenticationFailedException.SafeUri(_uri)} closed the connection.");
             try
@@ -428,7 +445,11 @@ namespace ExecBridge.Client.Rpc
                     // Size the next buffer like this one, so a stream of 1 MiB blocks is not regrown and copied each time.
                     buffer = ArrayPool<byte>.Shared.Rent(messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, 8 * 1024 * 1024) : 64 * 1024);
                     length = 0;
-                    Dispatch(messageBuffer, messageLength);
+                    if (!Dispatch(messageBuffer, messageLength, readerId))
+                    {
+                        replaced = true;
+                        break;
+                    }
                 }
             }
             catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
@@ -443,11 +464,13 @@ namespace ExecBridge.Client.Rpc
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
-                Shutdown(reason);
+                // A replaced reader just stops: the socket and the connection carry on with the new one.
+                if (!replaced) Shutdown(reason);
             }
         }
 
-        private void Dispatch(byte[] rented, int length)
+        /// <summary>Handles one message; false when this reader lost the socket to a new one while a continuation ran.</summary>
+        private bool Dispatch(byte[] rented, int length, long readerId)
         {
             RpcMessage message;
             try
@@ -459,7 +482,7 @@ namespace ExecBridge.Client.Rpc
             {
                 ArrayPool<byte>.Shared.Return(rented);
                 _logger.LogWarning("Ignored a frame that is not JSON ({Length} bytes): {Error}", length, ex.Message);
-                return;
+                return true;
             }
 
             var root = message.Root;
@@ -467,7 +490,7 @@ namespace ExecBridge.Client.Rpc
             {
                 _logger.LogWarning("Ignored a JSON frame that is not an object.");
                 message.Dispose();
-                return;
+                return true;
             }
 
             if (root.TryGetProperty("method", out var methodElement) && methodElement.ValueKind == JsonValueKind.String)
@@ -486,7 +509,7 @@ namespace ExecBridge.Client.Rpc
                 {
                     message.Dispose();
                 }
-                return;
+                return true;
             }
 
             if (root.TryGetProperty("id", out var idElement) && idElement.ValueKind == JsonValueKind.Number
@@ -494,13 +517,22 @@ namespace ExecBridge.Client.Rpc
             {
                 if (_logger.IsEnabled(LogLevel.Debug))
                     _logger.LogDebug("<- {Kind} #{Id} ({Bytes} bytes)", root.TryGetProperty("error", out _) ? "error" : "result", id, length);
+                if (!call.Inline)
+                {
+                    if (!call.Completion.TrySetResult(message)) message.Dispose();
+                    return true;
+                }
+                long busy = readerId * 2 + 1;
+                Volatile.Write(ref _inlineSince, Stopwatch.GetTimestamp());
+                Volatile.Write(ref _readerTurn, busy);
                 if (!call.Completion.TrySetResult(message)) message.Dispose();
-                return;
+                return Interlocked.CompareExchange(ref _readerTurn, readerId * 2, busy) == busy;
             }
 
             // id -1 is the server's answer to a frame it could not parse; anything else is for a caller who gave up.
             _logger.LogDebug("Ignored a response with no waiting caller: {Id}", idElement.ValueKind == JsonValueKind.Undefined ? "(none)" : idElement.ToString());
             message.Dispose();
+            return true;
         }
 
         private void Shutdown(Exception reason)

@@ -5,7 +5,6 @@ using System.Threading;
 using System.Threading.Tasks;
 using ExecBridge.Client;
 using ExecBridge.Client.Logging;
-using ExecBridge.Client.Rpc;
 
 namespace ExecBridge.Infrastructure
 {
@@ -18,18 +17,11 @@ namespace ExecBridge.Infrastructure
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly ConcurrentQueue<LogLine> _log = new ConcurrentQueue<LogLine>();
         private bool _attached;
-        private int _blockingThread = -1;
 
         protected CancellationToken StopToken => _stop.Token;
 
         protected override void BeginProcessing()
         {
-            // This thread waits, blocked, for every call it starts until EndProcessing/Dispose.
-            if (_blockingThread < 0)
-            {
-                RpcConnection.EnterBlockingCaller();
-                _blockingThread = Environment.CurrentManagedThreadId;
-            }
             var level = Wants("Debug", "DebugPreference") ? LogSeverity.Debug
                 : Wants("Verbose", "VerbosePreference") ? LogSeverity.Information : LogSeverity.None;
             if (level == LogSeverity.None) return;
@@ -52,7 +44,6 @@ namespace ExecBridge.Infrastructure
         {
             FlushLog();
             Detach();
-            ExitBlockingCaller();
         }
 
         /// <summary>Blocks the pipeline thread on background work, draining its log lines meanwhile.</summary>
@@ -116,14 +107,6 @@ namespace ExecBridge.Infrastructure
             ex is ExecBridgeException || ex is TimeoutException || ex is System.IO.IOException || ex is UnauthorizedAccessException
             || (ex is AggregateException a && a.InnerException is ExecBridgeException);
 
-        private void ExitBlockingCaller()
-        {
-            // Only on the thread that entered (the engine disposes on the pipeline thread; a stray thread leaves it be).
-            if (_blockingThread != Environment.CurrentManagedThreadId) return;
-            _blockingThread = -1;
-            RpcConnection.ExitBlockingCaller();
-        }
-
         private void Detach()
         {
             if (!_attached) return;
@@ -133,7 +116,6 @@ namespace ExecBridge.Infrastructure
 
         public void Dispose()
         {
-            ExitBlockingCaller();
             Detach();
             _stop.Dispose();
         }

@@ -239,6 +239,37 @@ namespace ExecBridge.Tests.Client
             }
         }
 
+        [Fact]
+        public async Task ContinuationBlockingOnAnotherCallOfItsConnectionIsRescued()
+        {
+            // Small calls complete inline on the socket reader. A caller that then blocks, inside that continuation, on
+            // another call of the same connection would wait for itself; the sweeper moves reading to a new reader.
+            var log = new ExecBridge.Tests.Relay.ListLogger();
+            using var client = new ExecutorClient(new ExecutorEndpoint($"rescue-{_f.Version}", _f.Server.Uri, null), log);
+            await client.EnsureConnectedAsync(CancellationToken.None);
+            var sw = Stopwatch.StartNew();
+            // The block must run on the reader's stack. Were the answer in before the await, or the continuation sent to
+            // the pool by the runtime (it may, e.g. on a deep stack), nothing was blocked: try again.
+            int tries = 0;
+            while (tries++ < 10 && !log.Text.Contains("reading moved to a new reader"))
+            {
+                var inner = await Task.Run(() => BlockInsideContinuationAsync(client)).WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.True(inner == null || inner.IsDirectory);
+            }
+            Assert.Contains("reading moved to a new reader", log.Text);
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
+            // The connection carries on with the new reader.
+            for (int i = 0; i < 20; i++) Assert.True((await client.GetMetadataAsync("/tmp", CancellationToken.None)).IsDirectory);
+        }
+
+        private static async Task<RemoteFileInfo?> BlockInsideContinuationAsync(ExecutorClient client)
+        {
+            int caller = Environment.CurrentManagedThreadId;
+            await client.GetMetadataAsync("/", CancellationToken.None).ConfigureAwait(false);
+            if (Environment.CurrentManagedThreadId == caller) return null;
+            return client.GetMetadataAsync("/tmp", CancellationToken.None).GetAwaiter().GetResult();
+        }
+
         [Theory]
         [InlineData(false)]
         [InlineData(true)] // responses completed inline on the socket reader
