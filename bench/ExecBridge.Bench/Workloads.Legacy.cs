@@ -51,7 +51,7 @@ namespace ExecBridge.Bench
             using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
             {
                 int pid = 0;
-                await Run(floor, async run =>
+                Func<int, Task<RunResult>> floorRun = async run =>
                 {
                     string dst = Path.Combine(_dir, "w1l-floor.bin");
                     var buf = new byte[64 * 1024];
@@ -77,7 +77,9 @@ namespace ExecBridge.Bench
                     }
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
-                });
+                };
+                await WarmRoundAsync(floor, floorRun);
+                await Run(floor, floorRun);
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);
@@ -217,6 +219,7 @@ namespace ExecBridge.Bench
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 };
+                await WarmRoundAsync(floor, FloorRun(false));
                 await Run(floor, FloorRun(false));
                 await Run(verified, FloorRun(true));
             }

@@ -107,7 +107,7 @@ namespace ExecBridge.Bench
         private Task Run(Row row, Func<int, Task<RunResult>> once, int? runs = null) => Measure.RunAsync(row, runs ?? _o.Runs, once, _log, _o.Warmup);
 
         /// <summary>
-        /// Full runs only: one untimed run of the floor before each round of a 256 MiB transfer. Without it the first
+        /// Full runs only: one untimed run of the floor before each round of a 256 MiB transfer (W1, W5, both dialects). Without it the first
         /// path timed in a round, whichever it was, ran at about half speed (W5 floor first: 298-355 MiB/s, then
         /// 640-690 once it followed a full-size run; swapped, the verified floor took the hit instead); a 4 or 32 MiB
         /// warm-up did not remove it. Left in, that penalty fell on the floor every round and inflated every ratio.
