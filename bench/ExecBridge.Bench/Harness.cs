@@ -257,13 +257,13 @@ namespace ExecBridge.Bench
     /// <summary>Runs a path N times with a fresh GC baseline and a memory sampler around each run.</summary>
     internal static class Measure
     {
-        public static async Task RunAsync(Row row, int runs, Func<int, Task<RunResult>> once, Action<string> log, bool warmup)
+        public static async Task RunAsync(Row row, int runs, Func<int, Task<RunResult>> once, Action<string> log, int warmups)
         {
-            if (warmup)
+            // Discarded runs first: JIT, tiering, pooled buffers and the page cache settle before timing.
+            for (int w = 0; w < warmups; w++)
             {
-                // One discarded run first: JIT, tiering, pooled buffers and the page cache settle before timing.
-                try { var w = await once(-1); log($"  {row.Workload} {row.Path} warm-up: {(w.Problem ?? row.Value(w).ToString("0.###") + " " + row.Unit)}"); }
-                catch (Exception ex) { log($"  {row.Workload} {row.Path} warm-up failed: {FirstLine(ex.Message)}"); }
+                try { var r = await once(-1); log($"  {row.Workload} {row.Path} warm-up {w + 1}: {(r.Problem ?? row.Value(r).ToString("0.###") + " " + row.Unit)}"); }
+                catch (Exception ex) { log($"  {row.Workload} {row.Path} warm-up failed: {FirstLine(ex.Message)}"); break; }
             }
             for (int i = 0; i < runs; i++)
             {
