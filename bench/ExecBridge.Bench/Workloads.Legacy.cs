@@ -2,6 +2,7 @@ using System;
 using System.Diagnostics;
 using System.IO;
 using System.Management.Automation;
+using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Tasks;
 using ExecBridge.Client;
@@ -143,20 +144,35 @@ namespace ExecBridge.Bench
             return space > 0 ? text.Substring(0, space) : text;
         }
 
-        private async Task<string> BareCommitAsync(BareClient bare, string dst, bool legacy)
+        /// <summary>What every verified upload ends with: one helper process hashes the file on the executor and renames it.</summary>
+        private async Task<(string Moved, string Sha256)> BareCommitAsync(BareClient bare, string dst, bool legacy)
         {
             string moved = dst + ".committed";
             Fresh(moved);
             string id = "commit-" + (++_commits);
-            string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} > /dev/null && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
+            string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
             long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", script }, legacy ? "/" : "file:///", pipeStdin: false, _ct);
+            var output = new StringBuilder();
+            var buf = new byte[64 * 1024];
             while (true)
             {
                 var mem = await bare.ReceiveAsync(_ct);
                 var f = BareClient.Parse(mem.Span);
                 if (f.Id == startId && f.IsError) throw new InvalidOperationException("process/start: " + f.ErrorText);
-                if (f.Method == FrameMethod.Closed) return moved;
+                if (f.Method == FrameMethod.Output) output.Append(Encoding.ASCII.GetString(buf, 0, BareClient.DecodeChunk(f.Chunk, buf)));
+                if (f.Method == FrameMethod.Closed) break;
             }
+            var text = output.ToString().Trim();
+            int space = text.IndexOf(' ');
+            return (moved, space > 0 ? text.Substring(0, space) : text);
+        }
+
+        /// <summary>The verified reference rows compare the executor's digest with the one hashed here while sending.</summary>
+        private static void CheckDigests(IncrementalHash local, string remote)
+        {
+            string sent = Convert.ToHexString(local.GetHashAndReset());
+            if (!string.Equals(sent, remote, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidOperationException($"SHA-256 differs: {sent} sent, {remote} on the executor");
         }
 
         // ======================================================================================== W5 legacy
@@ -173,17 +189,20 @@ namespace ExecBridge.Bench
             floor.Note = $"process/start `head -c N > FILE` with pipeStdin, {BlocksInFlight} pipelined 1 MiB process/write, until process/closed (plain socket)";
             floor.MaxPeakBytes = 64L << 20;
             var verified = AddRow(label, "floor + hash and rename on the executor (reference)", MetricKind.Throughput, floor);
-            verified.Note = "the floor, then one helper process: openssl dgst of the file + mv (what every ExecBridge upload does to verify and commit)";
+            verified.Note = "the floor, then one helper process: openssl dgst of the file + mv (the client row's RemoteFileWriter does exactly this)";
+            var bothSides = AddRow(label, "floor + SHA-256 on both sides and rename (reference)", MetricKind.Throughput, floor);
+            bothSides.Note = "the floor plus what Copy-RemoteItem does to verify and commit: SHA-256 of the bytes on another core while they are sent, then the helper process above, compare";
             using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
             {
                 int pid = 0;
-                Func<int, Task<RunResult>> FloorRun(bool verify) => async run =>
+                Func<int, Task<RunResult>> FloorRun(bool verify, bool hashHere = false) => async run =>
                 {
                     string dst = Path.Combine(_dir, "w5l-floor.bin");
                     string id = "w5l-" + (++pid);
                     var buf = new byte[chunk];
                     Fresh(dst);
                     var sw = Stopwatch.StartNew();
+                    using var hasher = hashHere ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
                         long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", $"head -c {size} > {RemotePath.ShellQuote(dst)}" }, "/", pipeStdin: true, _ct);
@@ -197,6 +216,8 @@ namespace ExecBridge.Bench
                                 int n = fs.Read(buf, 0, buf.Length);
                                 if (n == 0) { done = true; break; }
                                 string writeId = "w" + (++writes);
+                                // Hashed on another core while it is sent, as the copy engine does.
+                                var hashing = hasher == null ? Task.CompletedTask : Task.Run(() => hasher.AppendData(buf, 0, n));
                                 await bare.SendAsync("process/write", w =>
                                 {
                                     w.WriteStartObject();
@@ -205,6 +226,7 @@ namespace ExecBridge.Bench
                                     w.WriteString("writeId", writeId);
                                     w.WriteEndObject();
                                 }, _ct);
+                                await hashing;
                                 inFlight++;
                             }
                             var mem = await bare.ReceiveAsync(_ct);
@@ -215,13 +237,19 @@ namespace ExecBridge.Bench
                             inFlight--;
                         }
                     }
-                    if (verify) dst = await BareCommitAsync(bare, dst, legacy: true);
+                    if (verify)
+                    {
+                        var committed = await BareCommitAsync(bare, dst, legacy: true);
+                        if (hasher != null) CheckDigests(hasher, committed.Sha256);
+                        dst = committed.Moved;
+                    }
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 };
                 await WarmRoundAsync(floor, FloorRun(false));
                 await Run(floor, FloorRun(false));
                 await Run(verified, FloorRun(true));
+                await Run(bothSides, FloorRun(true, hashHere: true));
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);

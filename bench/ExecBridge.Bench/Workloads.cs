@@ -666,17 +666,20 @@ namespace ExecBridge.Bench
             floor.Note = $"fs/open mode replace + {BlocksInFlight} pipelined 1 MiB fs/writeBlock + fs/close (0.169)";
             floor.MaxPeakBytes = memLimit;
             var verified = AddRow(label, "floor + hash and rename on the executor (reference)", MetricKind.Throughput, floor);
-            verified.Note = "the floor, then one helper process: openssl dgst of the file + mv (what every ExecBridge upload does to verify and commit)";
+            verified.Note = "the floor, then one helper process: openssl dgst of the file + mv (the client row's RemoteFileWriter does exactly this)";
+            var bothSides = AddRow(label, "floor + SHA-256 on both sides and rename (reference)", MetricKind.Throughput, floor);
+            bothSides.Note = "the floor plus what Copy-RemoteItem does to verify and commit: SHA-256 of the bytes on another core while they are sent, then the helper process above, compare";
             using (var bare = await BareClient.ConnectAsync(_server.Uri, _ct))
             {
                 int h = 0;
-                Func<int, Task<RunResult>> FloorRun(bool verify) => async run =>
+                Func<int, Task<RunResult>> FloorRun(bool verify, bool hashHere = false) => async run =>
                 {
                     string dst = Path.Combine(_dir, "w5-floor.bin");
                     string handle = "w" + (++h);
                     var buf = new byte[BlockSize];
                     Fresh(dst);
                     var sw = Stopwatch.StartNew();
+                    using var hasher = hashHere ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
                     using (var fs = new FileStream(src, FileMode.Open, FileAccess.Read, FileShare.Read, 0))
                     {
                         await bare.CallAsync("fs/open", w => { w.WriteStartObject(); w.WriteString("handleId", handle); w.WriteString("path", Uri(dst)); w.WriteString("mode", "replace"); w.WriteEndObject(); }, _ct);
@@ -690,8 +693,11 @@ namespace ExecBridge.Bench
                                 int n = fs.Read(buf, 0, buf.Length);
                                 if (n == 0) { done = true; break; }
                                 long at = offset;
+                                // Hashed on another core while it is sent, as the copy engine does.
+                                var hashing = hasher == null ? Task.CompletedTask : Task.Run(() => hasher.AppendData(buf, 0, n));
                                 // The request is fully written to the socket before SendAsync returns, so buf is reusable.
                                 await bare.SendAsync("fs/writeBlock", w => { w.WriteStartObject(); w.WriteString("handleId", handle); w.WriteNumber("offset", at); w.WriteBase64String("chunk", buf.AsSpan(0, n)); w.WriteEndObject(); }, _ct);
+                                await hashing;
                                 offset += n;
                                 inFlight++;
                             }
@@ -704,13 +710,19 @@ namespace ExecBridge.Bench
                         }
                         await bare.CallAsync("fs/close", w => { w.WriteStartObject(); w.WriteString("handleId", handle); w.WriteEndObject(); }, _ct);
                     }
-                    if (verify) dst = await BareCommitAsync(bare, dst, legacy: false);
+                    if (verify)
+                    {
+                        var committed = await BareCommitAsync(bare, dst, legacy: false);
+                        if (hasher != null) CheckDigests(hasher, committed.Sha256);
+                        dst = committed.Moved;
+                    }
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 };
                 await WarmRoundAsync(floor, FloorRun(false));
                 await Run(floor, FloorRun(false));
                 await Run(verified, FloorRun(true));
+                await Run(bothSides, FloorRun(true, hashHere: true));
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);
