@@ -32,6 +32,7 @@ namespace ExecBridge.Client.Processes
         private readonly Queue<OutputChunk> _unread = new Queue<OutputChunk>();
         private SortedDictionary<long, OutputChunk>? _heldDuringCatchUp;
         private TaskCompletionSource<bool> _changed = NewSignal();
+        private bool _waiterHolds; // someone waits on _changed: the next Signal must complete and replace it
         private long _highestSeq;
         private long _bytesReceived;
 
@@ -101,6 +102,7 @@ namespace ExecBridge.Client.Processes
             {
                 if (_unread.Count > 0 || _gaps.Count > 0 || Closed || Failure != null) return Task.CompletedTask;
                 signal = _changed.Task;
+                _waiterHolds = true;
             }
             return WaitAsync(signal, timeout, cancellationToken);
         }
@@ -234,6 +236,9 @@ namespace ExecBridge.Client.Processes
             TaskCompletionSource<bool> old;
             lock (_gate)
             {
+                // Output notifications signal thousands of times a second; with nobody waiting there is nothing to wake.
+                if (!_waiterHolds) return;
+                _waiterHolds = false;
                 old = _changed;
                 _changed = NewSignal();
             }
