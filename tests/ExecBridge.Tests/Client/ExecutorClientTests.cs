@@ -247,27 +247,41 @@ namespace ExecBridge.Tests.Client
             var log = new ExecBridge.Tests.Relay.ListLogger();
             using var client = new ExecutorClient(new ExecutorEndpoint($"rescue-{_f.Version}", _f.Server.Uri, null), log);
             await client.EnsureConnectedAsync(CancellationToken.None);
-            var sw = Stopwatch.StartNew();
-            // The block must run on the reader's stack. Were the answer in before the await, or the continuation sent to
-            // the pool by the runtime (it may, e.g. on a deep stack), nothing was blocked: try again.
-            int tries = 0;
-            while (tries++ < 10 && !log.Text.Contains("reading moved to a new reader"))
+            // A 4 MiB fs/readFile sent first keeps the server busy (it answers one request at a time), so the metadata
+            // answer arrives after the await below is registered and its continuation runs on the reader.
+            var slowFile = $"/tmp/eb-rescue-{Guid.NewGuid():N}";
+            var (o, h) = await RunAsync(Sh($"head -c 4194304 /dev/zero > {slowFile}"));
+            Assert.True(h.ExitCode == 0, o.StderrText);
+            try
             {
-                var inner = await Task.Run(() => BlockInsideContinuationAsync(client)).WaitAsync(TimeSpan.FromSeconds(10));
-                Assert.True(inner == null || inner.IsDirectory);
+                var sw = Stopwatch.StartNew();
+                // Should the answer still win the race (the caller continues itself, nothing blocks the reader), try again.
+                int tries = 0;
+                while (tries++ < 20 && !log.Text.Contains("reading moved to a new reader"))
+                {
+                    var inner = await Task.Run(() => BlockInsideContinuationAsync(client, slowFile)).WaitAsync(TimeSpan.FromSeconds(10));
+                    Assert.True(inner == null || inner.IsDirectory);
+                }
+                Assert.Contains("reading moved to a new reader", log.Text);
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"took {sw.Elapsed}");
+                // The connection carries on with the new reader.
+                for (int i = 0; i < 20; i++) Assert.True((await client.GetMetadataAsync("/tmp", CancellationToken.None)).IsDirectory);
             }
-            Assert.Contains("reading moved to a new reader", log.Text);
-            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(5), $"took {sw.Elapsed}");
-            // The connection carries on with the new reader.
-            for (int i = 0; i < 20; i++) Assert.True((await client.GetMetadataAsync("/tmp", CancellationToken.None)).IsDirectory);
+            finally
+            {
+                await RunAsync(Sh($"rm -f {slowFile}"));
+            }
         }
 
-        private static async Task<RemoteFileInfo?> BlockInsideContinuationAsync(ExecutorClient client)
+        private static async Task<RemoteFileInfo?> BlockInsideContinuationAsync(ExecutorClient client, string slowFile)
         {
             int caller = Environment.CurrentManagedThreadId;
+            var slow = client.ReadFileAsync(slowFile, CancellationToken.None);
             await client.GetMetadataAsync("/", CancellationToken.None).ConfigureAwait(false);
-            if (Environment.CurrentManagedThreadId == caller) return null;
-            return client.GetMetadataAsync("/tmp", CancellationToken.None).GetAwaiter().GetResult();
+            if (Environment.CurrentManagedThreadId == caller) { await slow.ConfigureAwait(false); return null; }
+            var inner = client.GetMetadataAsync("/tmp", CancellationToken.None).GetAwaiter().GetResult();
+            await slow.ConfigureAwait(false);
+            return inner;
         }
 
         [Theory]
