@@ -124,11 +124,23 @@ namespace ExecBridge.Bench
 
         private int _commits;
 
-        /// <summary>The bare floor's version of a verified commit: one helper process hashes the file and renames it.</summary>
         /// <summary>openssl dgst of a file on the executor (current dialect) over a bare connection: the hex digest.</summary>
-        private async Task<string> BareSha256Async(BareClient bare, string file, string id)
+        private Task<string> BareSha256Async(BareClient bare, string file, string id) =>
+            BareDigestScriptAsync(bare, $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(file)}", id, "file:///");
+
+        /// <summary>The bare floor's version of a verified commit: one helper process hashes the file and renames it.</summary>
+        private async Task<(string Moved, string Sha256)> BareCommitAsync(BareClient bare, string dst, bool legacy)
         {
-            long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(file)}" }, "file:///", pipeStdin: false, _ct);
+            string moved = dst + ".committed";
+            Fresh(moved);
+            string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
+            return (moved, await BareDigestScriptAsync(bare, script, "commit-" + (++_commits), legacy ? "/" : "file:///"));
+        }
+
+        /// <summary>Runs a shell script that prints `openssl dgst -r` output; returns the digest (its first word).</summary>
+        private async Task<string> BareDigestScriptAsync(BareClient bare, string script, string id, string cwd)
+        {
+            long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", script }, cwd, pipeStdin: false, _ct);
             var output = new StringBuilder();
             var buf = new byte[64 * 1024];
             while (true)
@@ -144,35 +156,12 @@ namespace ExecBridge.Bench
             return space > 0 ? text.Substring(0, space) : text;
         }
 
-        /// <summary>What every verified upload ends with: one helper process hashes the file on the executor and renames it.</summary>
-        private async Task<(string Moved, string Sha256)> BareCommitAsync(BareClient bare, string dst, bool legacy)
-        {
-            string moved = dst + ".committed";
-            Fresh(moved);
-            string id = "commit-" + (++_commits);
-            string script = $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(dst)} && mv -f -- {RemotePath.ShellQuote(dst)} {RemotePath.ShellQuote(moved)}";
-            long startId = await bare.StartProcessAsync(id, new[] { "/bin/sh", "-c", script }, legacy ? "/" : "file:///", pipeStdin: false, _ct);
-            var output = new StringBuilder();
-            var buf = new byte[64 * 1024];
-            while (true)
-            {
-                var mem = await bare.ReceiveAsync(_ct);
-                var f = BareClient.Parse(mem.Span);
-                if (f.Id == startId && f.IsError) throw new InvalidOperationException("process/start: " + f.ErrorText);
-                if (f.Method == FrameMethod.Output) output.Append(Encoding.ASCII.GetString(buf, 0, BareClient.DecodeChunk(f.Chunk, buf)));
-                if (f.Method == FrameMethod.Closed) break;
-            }
-            var text = output.ToString().Trim();
-            int space = text.IndexOf(' ');
-            return (moved, space > 0 ? text.Substring(0, space) : text);
-        }
-
-        /// <summary>The verified reference rows compare the executor's digest with the one hashed here while sending.</summary>
+        /// <summary>The verified reference rows compare the executor's digest with the one hashed here.</summary>
         private static void CheckDigests(IncrementalHash local, string remote)
         {
-            string sent = Convert.ToHexString(local.GetHashAndReset());
-            if (!string.Equals(sent, remote, StringComparison.OrdinalIgnoreCase))
-                throw new InvalidOperationException($"SHA-256 differs: {sent} sent, {remote} on the executor");
+            string here = Convert.ToHexString(local.GetHashAndReset());
+            if (!string.Equals(here, remote, StringComparison.OrdinalIgnoreCase))
+                throw new InvalidOperationException($"SHA-256 differs: {here} here, {remote} on the executor");
         }
 
         // ======================================================================================== W5 legacy

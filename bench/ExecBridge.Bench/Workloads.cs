@@ -594,10 +594,7 @@ namespace ExecBridge.Bench
                     }
                     if (verify)
                     {
-                        string local = Convert.ToHexString(hasher!.GetHashAndReset());
-                        string remote = await executorHash!;
-                        if (!string.Equals(local, remote, StringComparison.OrdinalIgnoreCase))
-                            throw new InvalidOperationException($"SHA-256 differs: {local} received, {remote} on the executor");
+                        CheckDigests(hasher!, await executorHash!);
                         File.Move(written, dst, overwrite: true);
                     }
                     sw.Stop();

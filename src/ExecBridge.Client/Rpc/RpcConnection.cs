@@ -35,8 +35,6 @@ namespace ExecBridge.Client.Rpc
         private readonly ILogger _logger;
         private readonly Uri _uri;
         private long _nextId;
-        private Task? _reader;
-
         // Who reads the socket: reader id * 2, plus 1 while that reader runs a caller's continuation inline.
         private long _readerTurn;
         private long _lastReaderId;
@@ -86,7 +84,7 @@ namespace ExecBridge.Client.Rpc
             }
 
             var connection = new RpcConnection(socket, uri, logger);
-            connection._reader = Task.Run(() => connection.ReadLoopAsync(0));
+            _ = Task.Run(() => connection.ReadLoopAsync(0));
             logger.LogDebug("Connected to {Uri}", AuthenticationFailedException.SafeUri(uri));
             return connection;
         }
@@ -95,7 +93,7 @@ namespace ExecBridge.Client.Rpc
         internal static RpcConnection Over(WebSocket socket, Uri uri, ILogger logger)
         {
             var connection = new RpcConnection(socket, uri, logger);
-            connection._reader = Task.Run(() => connection.ReadLoopAsync(0));
+            _ = Task.Run(() => connection.ReadLoopAsync(0));
             return connection;
         }
 
@@ -238,7 +236,7 @@ namespace ExecBridge.Client.Rpc
             long next = Interlocked.Increment(ref _lastReaderId);
             if (Interlocked.CompareExchange(ref _readerTurn, next * 2, turn) != turn) return;
             _logger.LogDebug("A continuation held the socket reader for over {Ms} ms; reading moved to a new reader.", SweepInterval);
-            _reader = Task.Run(() => ReadLoopAsync(next));
+            _ = Task.Run(() => ReadLoopAsync(next));
         }
 
         private sealed class PendingCall
@@ -247,7 +245,7 @@ namespace ExecBridge.Client.Rpc
             {
                 Method = method;
                 Timeout = timeout;
-                _inline = inline;
+                Inline = inline;
                 Completion = new TaskCompletionSource<RpcMessage>(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
             }
 
@@ -257,9 +255,7 @@ namespace ExecBridge.Client.Rpc
             /// Otherwise the continuation is queued to the pool.
             /// </summary>
             public readonly TaskCompletionSource<RpcMessage> Completion;
-            private readonly bool _inline;
-
-            public bool Inline => _inline;
+            public bool Inline { get; }
 
             // Failures (timeout, cancellation, loss) of an inline call are set from the pool, so that whoever cancels,
             // times out or disposes never runs a caller's retry or cleanup on its own stack.
@@ -269,7 +265,7 @@ namespace ExecBridge.Client.Rpc
 
             private void SetOffStack(Action<TaskCompletionSource<RpcMessage>> set)
             {
-                if (!_inline) set(Completion);
+                if (!Inline) set(Completion);
                 else ThreadPool.UnsafeQueueUserWorkItem(_ => set(Completion), null);
             }
             public string Method { get; }
