@@ -68,6 +68,9 @@ namespace ExecBridge.Bench
                 w.WriteEndObject();
             }, ct);
 
+        /// <summary>The id the next request will carry (a dispatcher registers it before sending).</summary>
+        public long NextId => _nextId + 1;
+
         /// <summary>Sends one request; returns its id.</summary>
         public async ValueTask<long> SendAsync(string method, Action<Utf8JsonWriter> writeParams, CancellationToken ct)
         {

@@ -225,7 +225,7 @@ namespace ExecBridge.Bench
                     bool ok = Kind == MetricKind.LatencyMicros ? Ratio <= RatioTarget : Ratio >= RatioTarget;
                     if (!ok) misses.Add("ratio");
                 }
-                foreach (var v in Versus)
+                foreach (var v in Versus.Where(v => v.Min != null))
                 {
                     var r = RatioTo(v.Other);
                     if (r == null || r < v.Min) misses.Add("vs " + v.Name);
@@ -233,7 +233,7 @@ namespace ExecBridge.Bench
                 if (MaxMillis != null && Median > MaxMillis) misses.Add("time");
                 long peak = Good.Select(r => r.PeakBytes).DefaultIfEmpty(-1).Max();
                 if (MaxPeakBytes != null && peak > MaxPeakBytes) misses.Add("memory");
-                if (RatioTarget == null && MaxMillis == null && MaxPeakBytes == null && Versus.Count == 0) return "(reference)";
+                if (RatioTarget == null && MaxMillis == null && MaxPeakBytes == null && Versus.All(v => v.Min == null)) return "(reference)";
                 return misses.Count == 0 ? "met" : "MISSED (" + string.Join(", ", misses) + ")";
             }
         }
@@ -242,7 +242,7 @@ namespace ExecBridge.Bench
     /// <summary>A minimum ratio of one row's median to another row's (both higher-is-better).</summary>
     internal sealed class VersusTarget
     {
-        public VersusTarget(Row other, double min, string name)
+        public VersusTarget(Row other, double? min, string name)
         {
             Other = other;
             Min = min;
@@ -250,7 +250,8 @@ namespace ExecBridge.Bench
         }
 
         public Row Other { get; }
-        public double Min { get; }
+        /// <summary>Null: shown beside the ratio to the floor for comparison, with no target and no verdict.</summary>
+        public double? Min { get; }
         public string Name { get; }
     }
 

@@ -144,7 +144,7 @@ namespace ExecBridge.Bench
         {
             var parts = new List<string>();
             if (r.RatioTarget != null) parts.Add(r.Kind == MetricKind.LatencyMicros ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
-            foreach (var v in r.Versus) parts.Add($"≥ {v.Min:0.0#}× {v.Name}");
+            foreach (var v in r.Versus.Where(v => v.Min != null)) parts.Add($"≥ {v.Min:0.0#}× {v.Name}");
             if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} ms");
             if (r.MaxPeakBytes != null) parts.Add($"< {r.MaxPeakBytes >> 20} MiB");
             if (r.Workload.StartsWith("W2") && r.Kind == MetricKind.Throughput) parts.Add("0 bytes lost");

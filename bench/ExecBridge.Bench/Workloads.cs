@@ -243,6 +243,19 @@ namespace ExecBridge.Bench
             return p;
         }
 
+        private const string PsFloorPath = "floor in a PowerShell command (reference)";
+        private const string PsFloorNote =
+            "Invoke-BenchFloorGetMetadata, a compiled cmdlet of the bench (not the module): the floor's fs/getMetadata over a plain socket "
+            + "through a minimal dispatcher (send lock, pending table, one reader), its pipeline thread blocked until the answer is in as any "
+            + "cmdlet's must be, one object written";
+
+        /// <summary>Makes the bench's own floor cmdlet available in the benchmark's PowerShell session.</summary>
+        private void EnsureFloorCommand()
+        {
+            if (!Ps.HasCommand("Invoke-BenchFloorGetMetadata"))
+                Ps.Run("Import-Module -Assembly $args[0]", typeof(InvokeBenchFloorGetMetadata).Assembly);
+        }
+
         private static void WriteGetMetadata(Utf8JsonWriter w, string wire)
         {
             w.WriteStartObject();
@@ -289,8 +302,24 @@ namespace ExecBridge.Bench
                 });
             }
 
+            // The floor's call made by a PowerShell command: what the cmdlets cannot go below.
+            var psFloor = AddRow(label, PsFloorPath, MetricKind.LatencyMicros, floor);
+            psFloor.Note = PsFloorNote + "; the same for loop as the cmdlets";
+            EnsureFloorCommand();
+            using (var dispatcher = await FloorDispatcher.ConnectAsync(_server.Uri))
+            {
+                await Run(psFloor, _ =>
+                {
+                    var sw = Stopwatch.StartNew();
+                    Ps.Run("param($f, $w, $n) for ($i = 0; $i -lt $n; $i++) { $null = Invoke-BenchFloorGetMetadata -Path $w -Floor $f }", dispatcher, wire, calls);
+                    sw.Stop();
+                    return Task.FromResult(Measure.Timed(sw, calls));
+                });
+            }
+
             var cmdlets = AddRow(label, "cmdlets", MetricKind.LatencyMicros, floor);
             cmdlets.RatioTarget = 1.2;
+            cmdlets.Versus.Add(new VersusTarget(psFloor, null, "the floor in a PowerShell command"));
             if (!Ps.HasCommand("Get-RemoteItem")) cmdlets.NotAvailable = NotImplemented + ": Get-RemoteItem";
             else
             {
@@ -405,18 +434,18 @@ namespace ExecBridge.Bench
                 var conn = PsConnect("w4");
                 var iss = InitialSessionState.CreateDefault2();
                 iss.ImportPSModule(new[] { Peers.ModuleManifest });
+                iss.Commands.Add(new SessionStateCmdletEntry("Invoke-BenchFloorGetMetadata", typeof(InvokeBenchFloorGetMetadata), null));
                 using var pool = RunspaceFactory.CreateRunspacePool(iss);
                 pool.SetMaxRunspaces(callers);
                 pool.SetMinRunspaces(callers);
                 pool.Open();
-                const string script = "param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Get-RemoteItem -Path $p -Connection $c }";
-                void RunAll(int n)
+                void RunAll(string script, object target, string p, int n)
                 {
                     var shells = Enumerable.Range(0, callers).Select(_ =>
                     {
                         var ps = PowerShell.Create();
                         ps.RunspacePool = pool;
-                        ps.AddScript(script).AddArgument(conn).AddArgument(path).AddArgument(n);
+                        ps.AddScript(script).AddArgument(target).AddArgument(p).AddArgument(n);
                         return (ps, ps.BeginInvoke());
                     }).ToList();
                     foreach (var (ps, ar) in shells)
@@ -426,11 +455,28 @@ namespace ExecBridge.Bench
                         ps.Dispose();
                     }
                 }
-                RunAll(5); // every pooled runspace imports the module before timing starts
+                const string script = "param($c, $p, $n) for ($i = 0; $i -lt $n; $i++) { $null = Get-RemoteItem -Path $p -Connection $c }";
+                RunAll(script, conn, path, 5); // every pooled runspace imports the module before timing starts
+
+                // The floor's call made by a PowerShell command in each runspace: what the cmdlets cannot go beyond.
+                var psFloor = AddRow(label, PsFloorPath, MetricKind.CallsPerSecond, floor);
+                psFloor.Note = PsFloorNote + $"; the same RunspacePool and loop as the cmdlets, one dispatcher shared by the {callers} runspaces";
+                cmdlets.Versus.Add(new VersusTarget(psFloor, null, "the floor in a PowerShell command"));
+                using (var dispatcher = await FloorDispatcher.ConnectAsync(_server.Uri))
+                {
+                    const string floorScript = "param($f, $w, $n) for ($i = 0; $i -lt $n; $i++) { $null = Invoke-BenchFloorGetMetadata -Path $w -Floor $f }";
+                    await Run(psFloor, _ =>
+                    {
+                        var sw = Stopwatch.StartNew();
+                        RunAll(floorScript, dispatcher, wire, each);
+                        sw.Stop();
+                        return Task.FromResult(Measure.Timed(sw, total));
+                    });
+                }
                 await Run(cmdlets, _ =>
                 {
                     var sw = Stopwatch.StartNew();
-                    RunAll(each);
+                    RunAll(script, conn, path, each);
                     sw.Stop();
                     return Task.FromResult(Measure.Timed(sw, total));
                 });
