@@ -82,6 +82,9 @@ namespace ExecBridge.Tests.Gateway
         /// <summary>Slow each relay chunk down (lets tests catch a copy in flight).</summary>
         public TimeSpan RelayChunkDelay { get; set; } = TimeSpan.Zero;
 
+        /// <summary>Flip the bits of the relayed byte at this offset, the length staying right: a faulty middlebox.</summary>
+        public long? CorruptRelayByteAt { get; set; }
+
         public int MaxActiveRelays { get; set; } = DefaultMaxActiveRelays;
 
         // ---- counters ---------------------------------------------------------------------------------------
@@ -551,6 +554,7 @@ namespace ExecBridge.Tests.Gateway
                             failure = "relay connection dropped";
                             break;
                         }
+                        if (CorruptRelayByteAt is long at && at >= total && at < total + n) buffer[at - total] ^= 0xFF;
                         await download.Response.Body.WriteAsync(buffer.AsMemory(0, n), download.RequestAborted);
                         total += n;
                         if (RelayChunkDelay > TimeSpan.Zero) await Task.Delay(RelayChunkDelay);

@@ -339,6 +339,32 @@ namespace ExecBridge.Tests.Relay
         }
 
         [Fact]
+        public async Task A_relay_that_changes_a_byte_is_caught_and_the_destination_is_untouched()
+        {
+            // Every byte arrives and curl succeeds on both sides; only the SHA-256 of the partial against the source's
+            // can tell, and then nothing may land.
+            using var cts = new CancellationTokenSource(Deadline);
+            var (src, dst, before) = await ExistingDestinationAsync(300_000, cts.Token);
+            G.CorruptRelayByteAt = 123_456;
+            try
+            {
+                var opts = Options(CopyTransport.Relay);
+                opts.Force = true;
+                var ex = await Assert.ThrowsAsync<ExecBridgeException>(() => CrossExecutorCopy.CopyAsync(_legacy, src, _current, dst, opts, cts.Token));
+                _out.WriteLine(ex.Message);
+                Assert.Equal(ExecBridgeErrorKind.IntegrityCheckFailed, ex.Kind);
+                Assert.Contains((await Sh.FingerprintAsync(_legacy, src, cts.Token)).Substring(0, 64), ex.Message); // the source's digest
+                Assert.Equal(0, opts.Progress.BytesDone);
+            }
+            finally
+            {
+                G.CorruptRelayByteAt = null;
+            }
+            Assert.Equal(before, await Sh.FingerprintAsync(_current, dst, cts.Token));
+            Assert.Empty(await Sh.PartialsAsync(_current, _root, cts.Token));
+        }
+
+        [Fact]
         public async Task Cancelling_a_relay_stops_both_sides_and_leaves_nothing()
         {
             using var cts = new CancellationTokenSource(Deadline);
