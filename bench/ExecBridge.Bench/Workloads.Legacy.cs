@@ -49,17 +49,26 @@ namespace ExecBridge.Bench
             var floor = AddRow(label, "floor", MetricKind.Throughput);
             floor.MaxPeakBytes = 64L << 20;
             floor.Note = "process/start of `cat FILE` on a plain socket, every process/output notification base64-decoded into a FileStream until process/closed (one process: the best this dialect's wire allows)";
+            var verified = AddRow(label, "floor + SHA-256 on both sides and rename (reference)", MetricKind.Throughput, floor);
+            verified.Note = "the floor, plus what every Get-RemoteFile does to verify: openssl dgst of the source on the executor (second connection, started with the transfer), SHA-256 of the received bytes on another core while they are written, compare, write to a partial and rename";
             using (var bare = await BareClient.ConnectAsync(legacy.Uri, _ct))
+            using (var hashConn = await BareClient.ConnectAsync(legacy.Uri, _ct))
             {
                 int pid = 0;
-                Func<int, Task<RunResult>> floorRun = async run =>
+                Func<int, Task<RunResult>> FloorRun(bool verify) => async run =>
                 {
                     string dst = Path.Combine(_dir, "w1l-floor.bin");
+                    string written = verify ? dst + ".partial" : dst;
                     var buf = new byte[64 * 1024];
                     string id = "w1l-" + (++pid);
                     Fresh(dst);
+                    Fresh(written);
                     var sw = Stopwatch.StartNew();
-                    using (var fs = new FileStream(dst, FileMode.Create, FileAccess.Write, FileShare.None, 0))
+                    var executorHash = verify
+                        ? BareDigestScriptAsync(hashConn, $"openssl dgst -sha256 -r < {RemotePath.ShellQuote(src)}", "w1lv-" + pid, "/")
+                        : null;
+                    using var hasher = verify ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
+                    using (var fs = new FileStream(written, FileMode.Create, FileAccess.Write, FileShare.None, 0))
                     {
                         long startId = await bare.StartProcessAsync(id, new[] { "cat", PlainWire(src) }, "/", pipeStdin: false, _ct);
                         while (true)
@@ -71,16 +80,29 @@ namespace ExecBridge.Bench
                             {
                                 if (f.Chunk.Length / 4 * 3 > buf.Length) buf = new byte[f.Chunk.Length];
                                 int n = BareClient.DecodeChunk(f.Chunk, buf);
-                                fs.Write(buf, 0, n);
+                                if (hasher == null) fs.Write(buf, 0, n);
+                                else
+                                {
+                                    // Hashed on another core while written, as the copy engine does.
+                                    var hashing = Task.Run(() => hasher.AppendData(buf, 0, n));
+                                    fs.Write(buf, 0, n);
+                                    await hashing;
+                                }
                             }
                             else if (f.Method == FrameMethod.Closed) break;
                         }
                     }
+                    if (verify)
+                    {
+                        CheckDigests(hasher!, await executorHash!);
+                        File.Move(written, dst, overwrite: true);
+                    }
                     sw.Stop();
                     return Verify(Measure.Timed(sw, size), dst, size, run);
                 };
-                await WarmRoundAsync(floor, floorRun);
-                await Run(floor, floorRun);
+                await WarmRoundAsync(floor, FloorRun(false));
+                await Run(floor, FloorRun(false));
+                await Run(verified, FloorRun(true));
             }
 
             var client = AddRow(label, "client", MetricKind.Throughput, floor);
