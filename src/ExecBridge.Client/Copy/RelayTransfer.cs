@@ -128,50 +128,44 @@ namespace ExecBridge.Client.Copy
                 // curl writes the partial itself: a `curl | tee | hash` pipeline on the destination ran the whole
                 // relay at 1.6x Pump on two cores; the partial hashed from the page cache afterwards ran it at 2.2x.
                 var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: partial);
-                // The source file, which does not change, is hashed while it is sent.
+                var (up, down) = await RunPairAsync(
+                    HeadCurl(upConfig), upConfig,
+                    HeadCurl(downConfig), downConfig,
+                    partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
+
+                Log($"The relay moved the bytes of '{srcPath}'; verifying.");
+                long putBytes = CheckUpload(up, ticket);
+                var downReport = CheckDownload(down, ticket);
+                if (putBytes != length || downReport.BytesDownloaded != length)
+                    throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                        $"The relay moved {putBytes} bytes up and {downReport.BytesDownloaded} down for '{srcPath}' of {length} bytes; the copy was discarded.");
+
+                // Both executors hash at once, after the transfer: hashing the source while it was sent took the CPU the
+                // transfer needed on two cores (transfer 0.64 s with it, 0.45 s without, for 256 MiB; each hash ~0.2 s).
+                // The destination's helper hashes, then waits for the source's digest, compares and renames.
                 var srcHash = HashAsync(_src, srcPath, ct);
                 try
                 {
-                    var (up, down) = await RunPairAsync(
-                        HeadCurl(upConfig), upConfig,
-                        HeadCurl(downConfig), downConfig,
-                        partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
-
-                    Log($"The relay moved the bytes of '{srcPath}'; verifying.");
-                    long putBytes = CheckUpload(up, ticket);
-                    var downReport = CheckDownload(down, ticket);
-                    if (putBytes != length || downReport.BytesDownloaded != length)
-                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                            $"The relay moved {putBytes} bytes up and {downReport.BytesDownloaded} down for '{srcPath}' of {length} bytes; the copy was discarded.");
-                    var info = await _dst.GetMetadataAsync(partial, ct).ConfigureAwait(false);
-                    if ((info.Length ?? -1) != length)
-                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                            $"The relayed file on '{_dst.ExecutorId}' has {info.Length} bytes instead of {length}; the copy was discarded.");
-                    progress.AddBytes(length - reported);
-                    reported = length;
-
+                    await _dst.HashThenVerifyAndMoveAsync(partial, target, srcHash, overwrite: true, ct).ConfigureAwait(false);
+                }
+                catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.NotSupported)
+                {
+                    // No hash tool on the destination: this client reads the partial back and hashes it.
                     string sourceHash = await srcHash.ConfigureAwait(false);
-                    // Hash, compare with the source and rename in one helper process (the target was checked before).
-                    try
-                    {
-                        await _dst.VerifyAndMoveAsync(partial, target, sourceHash, overwrite: true, ct).ConfigureAwait(false);
-                    }
-                    catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.NotSupported)
-                    {
-                        // No hash tool on the destination: this client reads the partial back and hashes it.
-                        string dstHash = await HashAsync(_dst, partial, ct).ConfigureAwait(false);
-                        if (!string.Equals(sourceHash, dstHash, StringComparison.OrdinalIgnoreCase))
-                            throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
-                                $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash} on '{_dst.ExecutorId}', {sourceHash} on '{_src.ExecutorId}'); the copy was discarded.");
-                        await _dst.MoveAsync(partial, target, ct).ConfigureAwait(false);
-                    }
-                    srcHashResult = sourceHash;
+                    string dstHash = await HashAsync(_dst, partial, ct).ConfigureAwait(false);
+                    if (!string.Equals(sourceHash, dstHash, StringComparison.OrdinalIgnoreCase))
+                        throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
+                            $"The relayed copy of '{srcPath}' does not match the source (SHA-256 {dstHash} on '{_dst.ExecutorId}', {sourceHash} on '{_src.ExecutorId}'); the copy was discarded.");
+                    await _dst.MoveAsync(partial, target, ct).ConfigureAwait(false);
                 }
                 finally
                 {
-                    // Never leave the source hash unobserved when the transfer failed first.
+                    // Never leave the source hash unobserved when the commit failed first.
                     _ = srcHash.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
                 }
+                srcHashResult = await srcHash.ConfigureAwait(false);
+                progress.AddBytes(length - reported);
+                reported = length;
 
                 committed = true;
                 progress.FileDone();

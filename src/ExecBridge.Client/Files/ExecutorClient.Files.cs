@@ -4,6 +4,7 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
 using ExecBridge.Client.Files;
@@ -313,19 +314,73 @@ namespace ExecBridge.Client
         /// </summary>
         internal async Task<string> VerifyAndMoveAsync(string partial, string target, string? expectedSha256, bool overwrite, CancellationToken ct)
         {
-            string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
-            string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
-            string expected = expectedSha256?.ToLowerInvariant() ?? "";
+            string expected = CheckedDigest(expectedSha256);
+            string script = "want=" + expected + "\n" + HashScript(partial) + CompareAndMoveScript(partial, target, overwrite);
+            var r = await RunCommandAsync(script, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            return CommitOutcome(r, partial, target, expected);
+        }
+
+        /// <summary>
+        /// Like VerifyAndMoveAsync, but the helper hashes the partial at once and only then waits (on its stdin) for the
+        /// digest to expect, so both can be computed at the same time, e.g. on two executors. Nothing is renamed
+        /// unless 'expectedSha256' completes with a digest equal to the partial's; if it fails, so does this.
+        /// </summary>
+        internal async Task<string> HashThenVerifyAndMoveAsync(string partial, string target, Task<string> expectedSha256, bool overwrite,
+            CancellationToken ct)
+        {
+            string want = "";
+            string script = HashScript(partial) +
+                "IFS= read -r want || exit 7\n" +
+                "case $want in *[!0-9a-f]*|'') exit 7;; esac\n" + // not a digest: stop without renaming
+                CompareAndMoveScript(partial, target, overwrite);
+            var r = await RunCommandAsync(script, async h =>
+            {
+                try { want = CheckedDigest(await expectedSha256.ConfigureAwait(false)); }
+                catch { want = ""; } // rethrown below
+                try
+                {
+                    await WriteInputAsync(h, new ArraySegment<byte>(Encoding.ASCII.GetBytes((want.Length > 0 ? want : "stop") + "\n")), ct).ConfigureAwait(false);
+                }
+                catch (ExecBridgeException) when (h.Exited)
+                {
+                    // It ended before reading (no hash tool, or the hash failed): its exit code says so.
+                }
+            }, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+            if (!expectedSha256.IsCompleted || expectedSha256.IsFaulted || expectedSha256.IsCanceled) await expectedSha256.ConfigureAwait(false);
+            return CommitOutcome(r, partial, target, want);
+        }
+
+        /// <summary>A digest to expect: lower-case hex, or "" for none; anything else is refused.</summary>
+        private static string CheckedDigest(string? sha256)
+        {
+            string expected = sha256?.ToLowerInvariant() ?? "";
             if (expected.Length > 0 && (expected.Length != 64 || !expected.All(Uri.IsHexDigit)))
                 throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, "The expected SHA-256 is not 64 hex digits.");
-            string script =
-                $"h=$({Sha256Tool} < {p}) || exit 3\n" +
-                "h=${h%% *}\necho \"$h\"\n" +
-                (expected.Length > 0 ? $"[ \"$h\" = {expected} ] || exit 4\n" : "") +
+            return expected;
+        }
+
+        /// <summary>Hashes the partial into $h and prints "EBHASH &lt;digest&gt;"; exit 3 when that fails.</summary>
+        private static string HashScript(string partial) =>
+            $"h=$({Sha256Tool} < {RemotePath.ShellQuote(RemotePath.Normalize(partial))}) || exit 3\n" +
+            "h=${h%% *}\necho \"EBHASH $h\"\n";
+
+        /// <summary>Compares $h with $want (empty: no comparison; exit 4), refuses an appeared target (exit 5), renames (exit 6).</summary>
+        private static string CompareAndMoveScript(string partial, string target, bool overwrite)
+        {
+            string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
+            string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
+            return "if [ -n \"$want\" ] && [ \"$h\" != \"$want\" ]; then exit 4; fi\n" +
                 (overwrite ? "" : $"if [ -e {t} ] || [ -L {t} ]; then exit 5; fi\n") +
                 $"mv -f -- {p} {t} || exit 6\n";
-            var r = await RunCommandAsync(script, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
-            var actual = r.StdoutText.Trim().ToLowerInvariant();
+        }
+
+        private static readonly Regex CommitHashLine = new Regex(@"(?m)^EBHASH ([0-9a-fA-F]{64})\s*$");
+
+        /// <summary>The partial's hash when the commit script exited 0; otherwise the error its exit code stands for.</summary>
+        private string CommitOutcome(RemoteCommandResult r, string partial, string target, string expected)
+        {
+            var m = CommitHashLine.Match(r.StdoutText);
+            string actual = m.Success ? m.Groups[1].Value.ToLowerInvariant() : "";
             switch (r.ExitCode)
             {
                 case 0 when actual.Length == 64:
@@ -411,18 +466,23 @@ namespace ExecBridge.Client
         // ---------------------------------------------------------------- helper processes
 
         /// <summary>Runs a short shell command on the executor and collects its output (stdout up to 16 MiB).</summary>
-        public async Task<RemoteCommandResult> RunCommandAsync(string command, CancellationToken ct, TimeSpan? idleTimeout = null)
+        public Task<RemoteCommandResult> RunCommandAsync(string command, CancellationToken ct, TimeSpan? idleTimeout = null) =>
+            RunCommandAsync(command, null, ct, idleTimeout);
+
+        /// <summary>The same with a stdin pipe that 'feedStdin' writes to once the process exists (no idle timeout until it is done).</summary>
+        internal async Task<RemoteCommandResult> RunCommandAsync(string command, Func<RemoteProcessHandle, Task>? feedStdin, CancellationToken ct,
+            TimeSpan? idleTimeout = null)
         {
             var stdout = new MemoryStream();
             var stderr = new MemoryStream();
-            int code = await RunProcessAsync(new ProcessStartSpec { Argv = new[] { "/bin/sh", "-c", command }, WorkingDirectory = "/" },
+            int code = await RunProcessAsync(new ProcessStartSpec { Argv = new[] { "/bin/sh", "-c", command }, WorkingDirectory = "/", PipeStdin = feedStdin != null },
                 (chunk, _) =>
                 {
                     if (stdout.Length + chunk.Length > 16 * 1024 * 1024)
                         throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, "A helper command printed more than 16 MiB.");
                     Write(stdout, chunk);
                     return Task.CompletedTask;
-                }, stderr, null, idleTimeout ?? RequestTimeout, ct).ConfigureAwait(false);
+                }, stderr, feedStdin, idleTimeout ?? RequestTimeout, ct).ConfigureAwait(false);
             return new RemoteCommandResult(code, stdout.ToArray(), Encoding.UTF8.GetString(stderr.ToArray()));
         }
 
