@@ -341,9 +341,10 @@ namespace ExecBridge.Client
                 {
                     await WriteInputAsync(h, new ArraySegment<byte>(Encoding.ASCII.GetBytes((want.Length > 0 ? want : "stop") + "\n")), ct).ConfigureAwait(false);
                 }
-                catch (ExecBridgeException) when (h.Exited)
+                catch (Exception) when (h.Exited || ct.IsCancellationRequested)
                 {
-                    // It ended before reading (no hash tool, or the hash failed): its exit code says so.
+                    // It ended before reading (no hash tool, or the hash failed): its exit code says so. Or the copy
+                    // was cancelled and the helper is being stopped anyway.
                 }
             }, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
             if (!expectedSha256.IsCompleted || expectedSha256.IsFaulted || expectedSha256.IsCanceled) await expectedSha256.ConfigureAwait(false);
