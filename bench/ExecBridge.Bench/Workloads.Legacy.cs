@@ -79,15 +79,7 @@ namespace ExecBridge.Bench
                             if (f.Method == FrameMethod.Output)
                             {
                                 if (f.Chunk.Length / 4 * 3 > buf.Length) buf = new byte[f.Chunk.Length];
-                                int n = BareClient.DecodeChunk(f.Chunk, buf);
-                                if (hasher == null) fs.Write(buf, 0, n);
-                                else
-                                {
-                                    // Hashed on another core while written, as the copy engine does.
-                                    var hashing = Task.Run(() => hasher.AppendData(buf, 0, n));
-                                    fs.Write(buf, 0, n);
-                                    await hashing;
-                                }
+                                await WriteHashingAsync(fs, hasher, buf, BareClient.DecodeChunk(f.Chunk, buf));
                             }
                             else if (f.Method == FrameMethod.Closed) break;
                         }
@@ -179,6 +171,19 @@ namespace ExecBridge.Bench
         }
 
         /// <summary>The verified reference rows compare the executor's digest with the one hashed here.</summary>
+        /// <summary>Writes a received block; with a hasher, hashes it on another core meanwhile, as the copy engine does.</summary>
+        private static async Task WriteHashingAsync(FileStream fs, IncrementalHash? hasher, byte[] buf, int n)
+        {
+            if (hasher == null)
+            {
+                fs.Write(buf, 0, n);
+                return;
+            }
+            var hashing = Task.Run(() => hasher.AppendData(buf, 0, n));
+            fs.Write(buf, 0, n);
+            await hashing;
+        }
+
         private static void CheckDigests(IncrementalHash local, string remote)
         {
             string here = Convert.ToHexString(local.GetHashAndReset());

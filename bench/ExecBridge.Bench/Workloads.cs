@@ -625,14 +625,7 @@ namespace ExecBridge.Bench
                             inFlight--;
                             if (eof) continue; // responses past the end, drained
                             int n = BareClient.DecodeChunk(f.Chunk, buf);
-                            if (hasher == null) fs.Write(buf, 0, n);
-                            else
-                            {
-                                // Hashed on another core while written, as the copy engine does.
-                                var hashing = Task.Run(() => hasher.AppendData(buf, 0, n));
-                                fs.Write(buf, 0, n);
-                                await hashing;
-                            }
+                            await WriteHashingAsync(fs, hasher, buf, n);
                             total += n;
                             if (n < BlockSize) eof = true;
                         }

@@ -347,7 +347,7 @@ namespace ExecBridge.Client
                     // was cancelled and the helper is being stopped anyway.
                 }
             }, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
-            if (!expectedSha256.IsCompleted || expectedSha256.IsFaulted || expectedSha256.IsCanceled) await expectedSha256.ConfigureAwait(false);
+            await expectedSha256.ConfigureAwait(false); // its failure, if it failed, is the one to report
             return CommitOutcome(r, partial, target, want);
         }
 
