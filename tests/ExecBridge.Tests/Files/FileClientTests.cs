@@ -203,8 +203,10 @@ namespace ExecBridge.Tests.Files
             Assert.Empty(TestFiles.Partials(dir));
         }
 
-        [Fact]
-        public async Task Legacy_read_with_a_slow_consumer_pauses_and_continues_without_losing_a_byte()
+        [Theory]
+        [InlineData(0L)] // a whole-file read: one `cat`, then `tail | head` from where it was stopped
+        [InlineData(1000L)]
+        public async Task Legacy_read_with_a_slow_consumer_pauses_and_continues_without_losing_a_byte(long offset)
         {
             // The legacy server pushes a helper's stdout without flow control: past 16 MiB waiting for the consumer the
             // reader stops the helper and continues from the next byte. Every byte must still arrive, once, in order.
@@ -213,7 +215,6 @@ namespace ExecBridge.Tests.Files
             var dir = _f.NewDir("slow");
             var src = Path.Combine(dir, "big.bin");
             TestFiles.WriteRandom(src, 40L * 1048576 + 12345, 99);
-            long offset = 1000;
             using var got = new MemoryStream();
             using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
             bool paused = false;
@@ -227,6 +228,38 @@ namespace ExecBridge.Tests.Files
             Assert.Equal(all.Length - offset, n);
             Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(all.AsSpan((int)offset))), Convert.ToHexString(sha.GetHashAndReset()));
             Assert.Contains(log.Lines, l => l.StartsWith("Paused reading"));
+        }
+
+        [Fact]
+        public async Task Legacy_whole_file_read_of_a_growing_file_stops_at_the_size_it_had()
+        {
+            // A whole-file legacy read is one `cat`, which would run on into bytes appended after the size was read.
+            // They must not be delivered: the result is the file as large as it was, like the bounded `head -c` read.
+            var log = new ExecBridge.Tests.Relay.ListLogger();
+            using var c = new ExecutorClient(new ExecutorEndpoint("legacy-grow", _f.Legacy.Uri, null), log);
+            var dir = _f.NewDir("grow");
+            var src = Path.Combine(dir, "growing.bin");
+            long size = 9L * 1048576 + 7; // above the one-fs/readFile size
+            TestFiles.WriteRandom(src, size, 5);
+            var original = File.ReadAllBytes(src);
+            using var got = new MemoryStream();
+            bool appended = false;
+            long n = await c.ReadStreamAsync(src, 0, null, (m, t) =>
+            {
+                if (!appended)
+                {
+                    appended = true; // cat has read at most a few hundred KiB by now, so it reads these too
+                    using var fs = new FileStream(src, FileMode.Append, FileAccess.Write);
+                    fs.Write(new byte[2 * 1048576], 0, 2 * 1048576);
+                }
+                got.Write(m.Span);
+                return Task.CompletedTask;
+            }, None);
+            Assert.Equal(size, n);
+            Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(original)),
+                Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(got.ToArray())));
+            Assert.Contains(log.Lines, l => l.Contains("grew while it was read"));
+            Assert.Empty(c.Processes); // the stopped cat is not left behind in the client's table
         }
 
         [Theory]
