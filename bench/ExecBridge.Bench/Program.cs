@@ -18,7 +18,7 @@ namespace ExecBridge.Bench
     public static class Program
     {
         private const string Usage =
-            "usage: dotnet run -c Release --project bench/ExecBridge.Bench -- [--quick] [--runs N] [--only W1,W2,...] [--results FILE]";
+            "usage: dotnet run -c Release --project bench/ExecBridge.Bench -- [--quick] [--runs N] [--only W1,W2,...; W1L, W5L: only the legacy half] [--results FILE]";
 
         public static async Task<int> Main(string[] args)
         {
@@ -66,11 +66,13 @@ namespace ExecBridge.Bench
                     {
                         o.Warmup = round == 1 && !o.Quick;
                         Log($"round {round} of {o.Rounds}");
-                        if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); Log("W1 legacy ..."); await w.W1LegacyAsync(); }
+                        if (o.Wants("W1")) { Log("W1 ..."); await w.W1Async(); }
+                        if (o.Wants("W1") || o.Wants("W1L")) { Log("W1 legacy ..."); await w.W1LegacyAsync(); }
                         if (o.Wants("W2")) { Log("W2 ..."); await w.W2Async(); }
                         if (o.Wants("W3")) { Log("W3 ..."); await w.W3Async(); }
                         if (o.Wants("W4")) { Log("W4 ..."); await w.W4Async(); }
-                        if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); Log("W5 legacy ..."); await w.W5LegacyAsync(); }
+                        if (o.Wants("W5")) { Log("W5 ..."); await w.W5Async(); }
+                        if (o.Wants("W5") || o.Wants("W5L")) { Log("W5 legacy ..."); await w.W5LegacyAsync(); }
                         if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
                     }

@@ -239,7 +239,9 @@ namespace ExecBridge.Tests.Files
             using var c = new ExecutorClient(new ExecutorEndpoint("legacy-grow", _f.Legacy.Uri, null), log);
             var dir = _f.NewDir("grow");
             var src = Path.Combine(dir, "growing.bin");
-            long size = 9L * 1048576 + 7; // above the one-fs/readFile size
+            // Above the one-fs/readFile size, and large enough that cat is still reading when the first MiB is
+            // delivered (the reader gathers notifications into 1 MiB blocks); this consumer keeps up, so the backlog limit never stops it.
+            long size = 24L * 1048576 + 7;
             TestFiles.WriteRandom(src, size, 5);
             var original = File.ReadAllBytes(src);
             using var got = new MemoryStream();
@@ -248,7 +250,7 @@ namespace ExecBridge.Tests.Files
             {
                 if (!appended)
                 {
-                    appended = true; // cat has read at most a few hundred KiB by now, so it reads these too
+                    appended = true;
                     using var fs = new FileStream(src, FileMode.Append, FileAccess.Write);
                     fs.Write(new byte[2 * 1048576], 0, 2 * 1048576);
                 }
