@@ -101,7 +101,7 @@ namespace ExecBridge.Bench
             client.RatioTarget = 0.9;
             client.MaxPeakBytes = 64L << 20;
             client.Note = size > 8L << 20
-                ? "ExecutorClient.ReadStreamAsync (legacy: one `cat FILE` process, stdout notifications gathered into 1 MiB blocks) into a FileStream"
+                ? "ExecutorClient.ReadStreamAsync (legacy: one `cat FILE` process, stdout notifications) into a FileStream"
                 : "ExecutorClient.ReadStreamAsync (legacy, file ≤ 8 MiB: one fs/readFile) into a FileStream";
             using (var c = NewClient("w1l-client", legacy.Uri))
             {

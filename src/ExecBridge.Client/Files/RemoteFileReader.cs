@@ -14,7 +14,7 @@ namespace ExecBridge.Client
     /// <summary>
     /// Streaming reads with bounded memory. Current dialect: fs/open + pipelined fs/readBlock (1 MiB each,
     /// several in flight, end = a short read, notes §8.2) + fs/close. Legacy (no fs/open): fs/readFile for
-    /// small files, otherwise a `tail | head` process whose stdout arrives as notifications.
+    /// small files, otherwise one `cat` (whole file) or `head`/`tail | head` (a range) process whose stdout arrives as notifications.
     /// </summary>
     public sealed partial class ExecutorClient
     {
@@ -192,85 +192,55 @@ namespace ExecBridge.Client
 
             long delivered = 0;
             string q = RemotePath.ShellQuote(path);
-            // The server sends stdout in notifications of at most 8 KiB. They are gathered into blocks of up to 1 MiB
-            // before the sink gets them, as fs/readBlock's are: a sink that writes a file (and hashes what it writes)
-            // then makes one call per MiB instead of 128 (bench W1 legacy).
-            var gathered = System.Buffers.ArrayPool<byte>.Shared.Rent(StreamBlockSize);
-            int gatheredFill = 0;
-            async Task GatherAsync(ReadOnlyMemory<byte> chunk, CancellationToken token)
+            for (long pos = offset; pos < end;)
             {
-                while (chunk.Length > 0)
+                long want = end - pos;
+                long got = 0;
+                var stderr = new MemoryStream();
+                var backlog = new BacklogLimit(LegacyReadBacklog);
+                // A read of the whole file is one `cat`. It writes 128 KiB at a time where `head -c` writes 8 KiB, so
+                // the server finds several notifications' worth waiting in the pipe instead of a trickle: W1 legacy
+                // client 178-199 -> 227-230 MiB/s (two `--only W1L --runs 5` A/B pairs). If the file grew since its
+                // size was read, cat would go on: the bytes past that size are not delivered and the process is
+                // stopped there, as `head -c` stopped. Anything else is one `head`, or `tail | head` from an offset.
+                bool wholeFile = pos == 0 && want == size;
+                bool cutAtSize = false;
+                int code;
+                try
                 {
-                    int n = Math.Min(chunk.Length, gathered.Length - gatheredFill);
-                    chunk.Slice(0, n).CopyTo(gathered.AsMemory(gatheredFill));
-                    gatheredFill += n;
-                    chunk = chunk.Slice(n);
-                    if (gatheredFill == gathered.Length) await FlushGatheredAsync(token).ConfigureAwait(false);
+                    code = await RunProcessAsync(new ProcessStartSpec
+                    {
+                        Argv = new[] { "/bin/sh", "-c", wholeFile ? $"exec cat -- {q}" : pos == 0 ? $"head -c {want} -- {q}" : $"tail -c +{pos + 1} -- {q} | head -c {want}" },
+                        WorkingDirectory = "/",
+                    }, async (chunk, token) =>
+                    {
+                        if (chunk.Length > want - got)
+                        {
+                            if (!wholeFile)
+                                throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, $"Reading '{path}' returned more bytes than asked for.");
+                            int rest = (int)(want - got);
+                            got = want;
+                            if (rest > 0) await sink(chunk.Slice(0, rest), token).ConfigureAwait(false);
+                            cutAtSize = true;
+                            throw new ReadCutAtSize(); // stops (and terminates) the process; caught below
+                        }
+                        got += chunk.Length;
+                        await sink(chunk, token).ConfigureAwait(false);
+                    }, stderr, null, RequestTimeout, ct, backlog).ConfigureAwait(false);
                 }
-            }
-            async Task FlushGatheredAsync(CancellationToken token)
-            {
-                if (gatheredFill == 0) return;
-                int n = gatheredFill;
-                gatheredFill = 0;
-                await sink(new ReadOnlyMemory<byte>(gathered, 0, n), token).ConfigureAwait(false);
-            }
-            try
-            {
-                for (long pos = offset; pos < end;)
+                catch (ReadCutAtSize)
                 {
-                    long want = end - pos;
-                    long got = 0;
-                    var stderr = new MemoryStream();
-                    var backlog = new BacklogLimit(LegacyReadBacklog);
-                    // A read of the whole file is one `cat`: it writes 128 KiB at a time where `head -c` writes 8 KiB, and
-                    // the one-process floor ran ~10 % slower with `head -c` (bench W1 legacy). If the file grew since its
-                    // size was read, cat would go on: the bytes past that size are not delivered and the process is stopped
-                    // there, which is what `head -c` did. Anything else is one `head`, or `tail | head` from an offset.
-                    bool wholeFile = pos == 0 && want == size;
-                    bool cutAtSize = false;
-                    int code;
-                    try
-                    {
-                        code = await RunProcessAsync(new ProcessStartSpec
-                        {
-                            Argv = new[] { "/bin/sh", "-c", wholeFile ? $"exec cat -- {q}" : pos == 0 ? $"head -c {want} -- {q}" : $"tail -c +{pos + 1} -- {q} | head -c {want}" },
-                            WorkingDirectory = "/",
-                        }, async (chunk, token) =>
-                        {
-                            if (chunk.Length > want - got)
-                            {
-                                if (!wholeFile)
-                                    throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, $"Reading '{path}' returned more bytes than asked for.");
-                                int rest = (int)(want - got);
-                                got = want;
-                                if (rest > 0) await GatherAsync(chunk.Slice(0, rest), token).ConfigureAwait(false);
-                                cutAtSize = true;
-                                throw new ReadCutAtSize(); // stops (and terminates) the process; caught below
-                            }
-                            got += chunk.Length;
-                            await GatherAsync(chunk, token).ConfigureAwait(false);
-                        }, stderr, null, RequestTimeout, ct, backlog).ConfigureAwait(false);
-                    }
-                    catch (ReadCutAtSize)
-                    {
-                        _logger.LogDebug("{Path} grew while it was read; stopped at the {Size} bytes it had", path, size);
-                        code = 0;
-                    }
-                    var err = System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim();
-                    if ((code != 0 && !backlog.Stopped && !cutAtSize) || (err.Length > 0 && !cutAtSize))
-                        throw new ExecBridgeException(ClassifyShellError(err), $"Reading '{path}' on executor '{ExecutorId}' failed (exit code {code}): {err}");
-                    await FlushGatheredAsync(ct).ConfigureAwait(false);
-                    delivered += got;
-                    pos += got;
-                    if (backlog.Stopped)
-                        _logger.LogDebug("Paused reading {Path} at byte {Position}: {Backlog} bytes waited for the consumer; continuing there", path, pos, LegacyReadBacklog);
-                    if (got < want && !backlog.Stopped) break; // the file got shorter; the integrity check will tell
+                    _logger.LogDebug("{Path} grew while it was read; stopped at the {Size} bytes it had", path, size);
+                    code = 0;
                 }
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(gathered);
+                var err = System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim();
+                if ((code != 0 && !backlog.Stopped && !cutAtSize) || (err.Length > 0 && !cutAtSize))
+                    throw new ExecBridgeException(ClassifyShellError(err), $"Reading '{path}' on executor '{ExecutorId}' failed (exit code {code}): {err}");
+                delivered += got;
+                pos += got;
+                if (backlog.Stopped)
+                    _logger.LogDebug("Paused reading {Path} at byte {Position}: {Backlog} bytes waited for the consumer; continuing there", path, pos, LegacyReadBacklog);
+                if (got < want && !backlog.Stopped) break; // the file got shorter; the integrity check will tell
             }
             return delivered;
         }

@@ -21,8 +21,8 @@ namespace ExecBridge.Client.Rpc
     {
         /// <summary>
         /// Outgoing frames are cut at 4 MiB; the server drops frames over 16 MiB (notes §9). Every 1 MiB block request
-        /// (~1.4 MB) goes as one frame: cut at 1 MiB, the server's reassembly of the two fragments made legacy uploads
-        /// (process/write) 17 % slower (bench W5 legacy, client 184 -> 227 MiB/s).
+        /// (~1.4 MB) goes as one frame: cut at 1 MiB into two fragments, legacy uploads (process/write) ran at 188-189
+        /// MiB/s instead of 212-217 (bench W5 legacy client, two `--only W5L --runs 5` A/B pairs).
         /// </summary>
         public const int FrameSize = 4 << 20;
 

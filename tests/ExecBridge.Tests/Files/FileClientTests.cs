@@ -239,8 +239,8 @@ namespace ExecBridge.Tests.Files
             using var c = new ExecutorClient(new ExecutorEndpoint("legacy-grow", _f.Legacy.Uri, null), log);
             var dir = _f.NewDir("grow");
             var src = Path.Combine(dir, "growing.bin");
-            // Above the one-fs/readFile size, and large enough that cat is still reading when the first MiB is
-            // delivered (the reader gathers notifications into 1 MiB blocks); this consumer keeps up, so the backlog limit never stops it.
+            // Above the one-fs/readFile size, and large enough that cat is still reading when the first chunk is
+            // delivered; this consumer keeps up, so the 16 MiB backlog limit never stops it.
             long size = 24L * 1048576 + 7;
             TestFiles.WriteRandom(src, size, 5);
             var original = File.ReadAllBytes(src);
