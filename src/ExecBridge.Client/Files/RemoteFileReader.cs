@@ -14,7 +14,8 @@ namespace ExecBridge.Client
     /// <summary>
     /// Streaming reads with bounded memory. Current dialect: fs/open + pipelined fs/readBlock (1 MiB each,
     /// several in flight, end = a short read, notes §8.2) + fs/close. Legacy (no fs/open): fs/readFile for
-    /// small files, otherwise one `cat` (whole file) or `head`/`tail | head` (a range) process whose stdout arrives as notifications.
+    /// small files, otherwise one `cat` (whole file) or `head`/`tail | head` (a range) process whose stdout arrives
+    /// as notifications.
     /// </summary>
     public sealed partial class ExecutorClient
     {
@@ -234,7 +235,7 @@ namespace ExecBridge.Client
                     code = 0;
                 }
                 var err = System.Text.Encoding.UTF8.GetString(stderr.ToArray()).Trim();
-                if ((code != 0 && !backlog.Stopped && !cutAtSize) || (err.Length > 0 && !cutAtSize))
+                if (!cutAtSize && ((code != 0 && !backlog.Stopped) || err.Length > 0))
                     throw new ExecBridgeException(ClassifyShellError(err), $"Reading '{path}' on executor '{ExecutorId}' failed (exit code {code}): {err}");
                 delivered += got;
                 pos += got;
