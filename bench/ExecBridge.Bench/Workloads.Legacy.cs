@@ -170,7 +170,6 @@ namespace ExecBridge.Bench
             return space > 0 ? text.Substring(0, space) : text;
         }
 
-        /// <summary>The verified reference rows compare the executor's digest with the one hashed here.</summary>
         /// <summary>Writes a received block; with a hasher, hashes it on another core meanwhile, as the copy engine does.</summary>
         private static async Task WriteHashingAsync(FileStream fs, IncrementalHash? hasher, byte[] buf, int n)
         {
@@ -184,6 +183,7 @@ namespace ExecBridge.Bench
             await hashing;
         }
 
+        /// <summary>The verified reference rows compare the executor's digest with the one hashed here.</summary>
         private static void CheckDigests(IncrementalHash local, string remote)
         {
             string here = Convert.ToHexString(local.GetHashAndReset());

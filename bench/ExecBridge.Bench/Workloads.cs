@@ -249,6 +249,9 @@ namespace ExecBridge.Bench
             + "through a minimal dispatcher (send lock, pending table, one reader), its pipeline thread blocked until the answer is in as any "
             + "cmdlet's must be, one object written";
 
+        /// <summary>The floor command's loop, as the cmdlet rows loop over Get-RemoteItem: dispatcher, wire path, calls.</summary>
+        private const string PsFloorScript = "param($f, $w, $n) for ($i = 0; $i -lt $n; $i++) { $null = Invoke-BenchFloorGetMetadata -Path $w -Floor $f }";
+
         /// <summary>Makes the bench's own floor cmdlet available in the benchmark's PowerShell session.</summary>
         private void EnsureFloorCommand()
         {
@@ -311,7 +314,7 @@ namespace ExecBridge.Bench
                 await Run(psFloor, _ =>
                 {
                     var sw = Stopwatch.StartNew();
-                    Ps.Run("param($f, $w, $n) for ($i = 0; $i -lt $n; $i++) { $null = Invoke-BenchFloorGetMetadata -Path $w -Floor $f }", dispatcher, wire, calls);
+                    Ps.Run(PsFloorScript, dispatcher, wire, calls);
                     sw.Stop();
                     return Task.FromResult(Measure.Timed(sw, calls));
                 });
@@ -464,11 +467,10 @@ namespace ExecBridge.Bench
                 cmdlets.Versus.Add(new VersusTarget(psFloor, null, "the floor in a PowerShell command"));
                 using (var dispatcher = await FloorDispatcher.ConnectAsync(_server.Uri))
                 {
-                    const string floorScript = "param($f, $w, $n) for ($i = 0; $i -lt $n; $i++) { $null = Invoke-BenchFloorGetMetadata -Path $w -Floor $f }";
                     await Run(psFloor, _ =>
                     {
                         var sw = Stopwatch.StartNew();
-                        RunAll(floorScript, dispatcher, wire, each);
+                        RunAll(PsFloorScript, dispatcher, wire, each);
                         sw.Stop();
                         return Task.FromResult(Measure.Timed(sw, total));
                     });

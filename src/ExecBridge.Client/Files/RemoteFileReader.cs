@@ -222,7 +222,6 @@ namespace ExecBridge.Client
                             int rest = (int)(want - got);
                             got = want;
                             if (rest > 0) await sink(chunk.Slice(0, rest), token).ConfigureAwait(false);
-                            cutAtSize = true;
                             throw new ReadCutAtSize(); // stops (and terminates) the process; caught below
                         }
                         got += chunk.Length;
@@ -231,6 +230,7 @@ namespace ExecBridge.Client
                 }
                 catch (ReadCutAtSize)
                 {
+                    cutAtSize = true;
                     _logger.LogDebug("{Path} grew while it was read; stopped at the {Size} bytes it had", path, size);
                     code = 0;
                 }
