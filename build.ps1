@@ -1,37 +1,47 @@
 #Requires -Version 7.2
 <#
 .SYNOPSIS
-    Builds the ExecBridge module into out/ExecBridge, and optionally tests and packages it.
+    Builds, tests, demonstrates and packages the ExecBridge module.
 
 .DESCRIPTION
-    Runs `dotnet build ExecBridge.sln`, which assembles the importable module folder out/ExecBridge
-    (manifest, ExecBridge.dll, dependencies/, format files, en-US help); nothing is copied by hand here.
-    The version comes from ExecBridge.psd1 (ModuleVersion), the project's one version source.
+    The one entry point of the project (the bash wrappers in .ci/ only bootstrap pwsh):
 
-    -Test runs the test suite (`dotnet test ExecBridge.sln`, what .ci/run runs). The tests fetch real
-    codex exec-servers (linux-x64) with npm into the gitignored .peers/ folder on first use.
+      Build       dotnet build ExecBridge.sln, which assembles out/ExecBridge (manifest, ExecBridge.dll,
+                  dependencies/, format files), then writes its help (out/ExecBridge/en-US) from docs/en-US.
+      Test        Build, then every test: the xunit suite (dotnet test: the protocol client, fault proxy and
+                  hostile servers) and the Pester suite (tests/*.Tests.ps1: the user surface in this pwsh),
+                  both against real codex exec-servers fetched with npm into the gitignored .peers/ folder.
+                  Prints one line over both suites: "N passed, N failed, N skipped".
+      Quickstart  Build, fetch codex 0.169.0, run examples/quickstart.ps1 in a new pwsh against
+                  Connect-ExecBridge -Local.
+      Package     Build, then out/dist/ExecBridge-<version>.zip (and a .nupkg where PSResourceGet exists).
 
-    -Package writes out/dist/ExecBridge-<version>.zip (the ExecBridge folder, ready to extract into a
-    folder on $env:PSModulePath) and, where Microsoft.PowerShell.PSResourceGet is available (PowerShell
-    7.4+), out/dist/ExecBridge.<version>.nupkg as the PowerShell Gallery would store it.
+    The version comes from ExecBridge.psd1 (ModuleVersion), the project's one version source; Pester's from
+    Directory.Build.props (PesterVersion), restored from NuGet with the solution.
 
 .EXAMPLE
-    ./build.ps1
-    Import-Module ./out/ExecBridge
+    dotnet tool restore; dotnet pwsh ./build.ps1 -Task Test
 
 .EXAMPLE
-    ./build.ps1 -Test -Package
+    ./build.ps1 -Task Test -Suite Pester -TestPath tests/Files.Tests.ps1
 #>
 [CmdletBinding()]
 param(
+    [ValidateSet('Build', 'Test', 'Quickstart', 'Package')]
+    [string[]] $Task = 'Build',
+
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
 
-    # Run the test suite after building.
-    [switch] $Test,
+    # Test: which suites run.
+    [ValidateSet('All', 'Xunit', 'Pester')]
+    [string] $Suite = 'All',
 
-    # Write a .zip (and a .nupkg where PSResourceGet exists) of out/ExecBridge to out/dist.
-    [switch] $Package
+    # Test: Pester files or folders to run instead of tests/ (and examples/ops.Tests.ps1 through tests/).
+    [string[]] $TestPath,
+
+    # Test: an xunit --filter expression.
+    [string] $XunitFilter
 )
 
 $ErrorActionPreference = 'Stop'
@@ -40,51 +50,125 @@ Set-StrictMode -Version Latest
 $root = $PSScriptRoot
 $module = Join-Path $root 'out' 'ExecBridge'
 $manifest = Join-Path $module 'ExecBridge.psd1'
+$results = Join-Path $root 'TestResults'
+Import-Module (Join-Path $root 'tools' 'Peers.psm1') -Force
 
+# Plain functions (no CmdletBinding): their arguments pass through untouched, `-v:minimal` included.
 function Invoke-Dotnet {
-    param([Parameter(ValueFromRemainingArguments)] [string[]] $Arguments)
-    Write-Verbose "dotnet $($Arguments -join ' ')"
-    & dotnet @Arguments
-    if ($LASTEXITCODE -ne 0) { throw "dotnet $($Arguments[0]) failed with exit code $LASTEXITCODE." }
+    Write-Verbose "dotnet $($args -join ' ')"
+    & dotnet @args
+    if ($LASTEXITCODE -ne 0) { throw "dotnet $($args[0]) failed with exit code $LASTEXITCODE." }
 }
 
-if (-not (Get-Command dotnet -ErrorAction SilentlyContinue)) {
-    throw 'The .NET SDK (dotnet, 8.0 or later; the tests need 10.0) is required: https://dot.net/download'
+function Invoke-Pwsh {
+    # A new pwsh like this one (the pinned tool), for work that must not load the module into this process.
+    $pwsh = Get-PwshCommand
+    & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoLogo -NoProfile @args | Out-Host
+    $LASTEXITCODE
+}
+
+function Invoke-Build {
+    Invoke-Dotnet build (Join-Path $root 'ExecBridge.sln') -c $Configuration -nologo '-v:minimal'
+    $helpBuilder = Join-Path $root 'tools' 'Build-Help.ps1'
+    if (Test-Path $helpBuilder) {
+        $rc = Invoke-Pwsh -File $helpBuilder -ModulePath $manifest -DocsPath (Join-Path $root 'docs' 'en-US') -OutputPath (Join-Path $module 'en-US')
+        if ($rc -ne 0) { throw "tools/Build-Help.ps1 failed with exit code $rc." }
+    }
+    $info = Test-ModuleManifest -Path $manifest
+    Write-Host "Built $($info.Name) $($info.Version) in $module"
+    $info
+}
+
+function Get-PesterModule {
+    $version = ([xml](Get-Content (Join-Path $root 'Directory.Build.props') -Raw)).Project.PropertyGroup.PesterVersion | Where-Object { $_ } | Select-Object -First 1
+    $packages = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget' 'packages' }
+    $psd1 = Join-Path $packages 'pester' $version 'tools' 'Pester.psd1'
+    if (-not (Test-Path $psd1)) {
+        # Restored by tests/ExecBridge.Tests (PackageDownload); a Build restores it, so this is a fallback.
+        Invoke-Dotnet restore (Join-Path $root 'tests' 'ExecBridge.Tests' 'ExecBridge.Tests.csproj') -nologo '-v:quiet'
+    }
+    if (-not (Test-Path $psd1)) { throw "Pester $version was not restored to $psd1." }
+    $psd1
+}
+
+function Invoke-XunitSuite {
+    $trxName = 'xunit.trx'
+    $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo',
+        '--logger', "trx;LogFileName=$trxName", '--results-directory', $results)
+    if ($XunitFilter) { $testArgs += @('--filter', $XunitFilter) }
+    & dotnet @testArgs
+    $trx = Get-ChildItem $results -Recurse -Filter $trxName | Select-Object -First 1
+    if (-not $trx) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = 'xunit wrote no results' } }
+    $c = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.total - [int]$c.executed; Note = '' }
+}
+
+function Invoke-PesterSuite {
+    Import-Module (Get-PesterModule) -Force
+    $config = New-PesterConfiguration
+    $config.Run.Path = if ($TestPath) { $TestPath } else { Join-Path $root 'tests' }
+    $config.Run.PassThru = $true
+    $config.Output.Verbosity = 'Detailed'
+    $config.TestResult.Enabled = $true
+    $config.TestResult.OutputFormat = 'NUnitXml'
+    $config.TestResult.OutputPath = Join-Path $results 'pester.xml'
+    $env:EXECBRIDGE_MODULE = $manifest
+    $r = Invoke-Pester -Configuration $config
+    # A failed BeforeAll or a file that does not parse fails no It by itself: count them as failures.
+    [pscustomobject]@{
+        Passed = $r.PassedCount
+        Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount
+        Skipped = $r.SkippedCount + $r.NotRunCount
+        Note = ''
+    }
 }
 
 Push-Location $root
 try {
-    Invoke-Dotnet build ExecBridge.sln -c $Configuration -nologo
-
-    $info = Test-ModuleManifest -Path $manifest
-    Write-Host "Built $($info.Name) $($info.Version) in $module"
-
-    if ($Test) {
-        Invoke-Dotnet test ExecBridge.sln -c $Configuration --no-build -nologo
-    }
-
-    if ($Package) {
-        $dist = Join-Path $root 'out' 'dist'
-        New-Item -ItemType Directory -Path $dist -Force | Out-Null
-
-        $zip = Join-Path $dist "ExecBridge-$($info.Version).zip"
-        Compress-Archive -Path $module -DestinationPath $zip -Force
-        Write-Host "Packaged $zip"
-
-        if (Get-Command Publish-PSResource -ErrorAction SilentlyContinue) {
-            # A throw-away file repository: Publish-PSResource writes the .nupkg into it.
-            $repo = "ExecBridgeBuild-$([guid]::NewGuid().ToString('N'))"
-            Register-PSResourceRepository -Name $repo -Uri $dist -Trusted
-            try {
-                Publish-PSResource -Path $module -Repository $repo
-                Write-Host "Packaged $(Join-Path $dist "ExecBridge.$($info.Version).nupkg")"
+    $info = Invoke-Build
+    foreach ($t in $Task) {
+        switch ($t) {
+            'Build' { }
+            'Test' {
+                Remove-Item $results -Recurse -Force -ErrorAction Ignore
+                $null = New-Item -ItemType Directory -Path $results
+                foreach ($v in Get-CodexVersion) { $null = Get-CodexPath $v }  # fetched once, before either suite needs them
+                $counts = @()
+                if ($Suite -in 'All', 'Xunit') { $counts += Invoke-XunitSuite }
+                if ($Suite -in 'All', 'Pester') { $counts += Invoke-PesterSuite }
+                $passed = ($counts | Measure-Object Passed -Sum).Sum
+                $failed = ($counts | Measure-Object Failed -Sum).Sum
+                $skipped = ($counts | Measure-Object Skipped -Sum).Sum
+                $counts | Where-Object Note | ForEach-Object { Write-Host $_.Note }
+                # The one summary line over both suites (CI reads it).
+                Write-Host "$passed passed, $failed failed, $skipped skipped"
+                if ($passed + $failed -eq 0) { Write-Host 'no test ran'; exit 1 }
+                if ($failed -gt 0) { exit 1 }
             }
-            finally {
-                Unregister-PSResourceRepository -Name $repo
+            'Quickstart' {
+                $env:EXECBRIDGE_CODEX = Get-CodexPath (Get-CodexVersion -Dialect Current)
+                $env:EXECBRIDGE_MODULE = $manifest
+                $rc = Invoke-Pwsh -File (Join-Path $root 'examples' 'quickstart.ps1')
+                if ($rc -ne 0) { exit $rc }
             }
-        }
-        else {
-            Write-Warning 'Microsoft.PowerShell.PSResourceGet is not available: only the .zip was made.'
+            'Package' {
+                $dist = Join-Path $root 'out' 'dist'
+                $null = New-Item -ItemType Directory -Path $dist -Force
+                $zip = Join-Path $dist "ExecBridge-$($info.Version).zip"
+                Compress-Archive -Path $module -DestinationPath $zip -Force
+                Write-Host "Packaged $zip"
+                if (Get-Command Publish-PSResource -ErrorAction SilentlyContinue) {
+                    # A throw-away file repository: Publish-PSResource writes the .nupkg into it.
+                    $repo = "ExecBridgeBuild-$([guid]::NewGuid().ToString('N'))"
+                    Register-PSResourceRepository -Name $repo -Uri $dist -Trusted
+                    try {
+                        Publish-PSResource -Path $module -Repository $repo
+                        Write-Host "Packaged $(Join-Path $dist "ExecBridge.$($info.Version).nupkg")"
+                    }
+                    finally { Unregister-PSResourceRepository -Name $repo }
+                }
+                else { Write-Warning 'Microsoft.PowerShell.PSResourceGet is not available: only the .zip was made.' }
+            }
         }
     }
 }
