@@ -41,7 +41,10 @@ param(
     [string[]] $TestPath,
 
     # Test: an xunit --filter expression.
-    [string] $XunitFilter
+    [string] $XunitFilter,
+
+    # Use the module already in out/ExecBridge (for quick test runs while editing tests).
+    [switch] $NoBuild
 )
 
 $ErrorActionPreference = 'Stop'
@@ -68,6 +71,7 @@ function Invoke-Pwsh {
 }
 
 function Invoke-Build {
+    if ($NoBuild) { return Test-ModuleManifest -Path $manifest }
     Invoke-Dotnet build (Join-Path $root 'ExecBridge.sln') -c $Configuration -nologo '-v:minimal'
     $helpBuilder = Join-Path $root 'tools' 'Build-Help.ps1'
     if (Test-Path $helpBuilder) {
@@ -93,7 +97,7 @@ function Get-PesterModule {
 
 function Invoke-XunitSuite {
     $trxName = 'xunit.trx'
-    $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo',
+    $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo', '-v:quiet',
         '--logger', "trx;LogFileName=$trxName", '--results-directory', $results)
     if ($XunitFilter) { $testArgs += @('--filter', $XunitFilter) }
     & dotnet @testArgs
