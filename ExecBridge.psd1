@@ -24,6 +24,7 @@
         'Get-RemoteFile'
         'Set-RemoteFile'
         'Get-RemoteItem'
+        'Test-RemotePath'
         'Get-RemoteChildItem'
         'New-RemoteItem'
         'Remove-RemoteItem'
