@@ -100,7 +100,8 @@ function Invoke-XunitSuite {
     $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo', '-v:quiet',
         '--logger', "trx;LogFileName=$trxName", '--results-directory', $results)
     if ($XunitFilter) { $testArgs += @('--filter', $XunitFilter) }
-    & dotnet @testArgs
+    # To the host: the output of a function is its result, and only the counts belong there.
+    & dotnet @testArgs | Out-Host
     $trx = Get-ChildItem $results -Recurse -Filter $trxName | Select-Object -First 1
     if (-not $trx) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = 'xunit wrote no results' } }
     $c = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
