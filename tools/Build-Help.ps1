@@ -108,8 +108,16 @@ function Read-CommandPage {
         $parameterName = $Matches[1]
         $firstYaml = [array]::IndexOf($p.Lines.ToArray(), '```yaml')
         $prose = if ($firstYaml -ge 0) { $p.Lines.GetRange(0, $firstYaml) } else { $p.Lines }
-        $default = ($p.Lines | Where-Object { $_ -match '^Default value:\s*(.*)$' } | Select-Object -First 1) -replace '^Default value:\s*', ''
-        $parameters[$parameterName] = [pscustomobject]@{ Description = ConvertTo-Paragraph $prose; DefaultValue = "$default".Trim() }
+        # Each ```yaml block: 'Key: value' lines (platyPS writes one block per group of sets that agree).
+        $blocks = [System.Collections.Generic.List[hashtable]]::new()
+        $block = $null
+        foreach ($line in $p.Lines) {
+            if ($line -eq '```yaml') { $block = @{}; continue }
+            if ($null -ne $block -and $line -match '^```') { $blocks.Add($block); $block = $null; continue }
+            if ($null -ne $block -and $line -match '^([^:]+):\s*(.*)$') { $block[$Matches[1].Trim()] = $Matches[2].Trim() }
+        }
+        $default = @($blocks | ForEach-Object { $_['Default value'] } | Where-Object { $_ })[0]
+        $parameters[$parameterName] = [pscustomobject]@{ Description = ConvertTo-Paragraph $prose; DefaultValue = "$default"; Yaml = $blocks.ToArray() }
     }
 
     $typed = { param($title)
@@ -162,6 +170,28 @@ function Test-CommandPage {
     }
     foreach ($p in $Page.Parameters.Keys) {
         if ($p -notin $actual) { "${name} -${p}: $PageName documents -$p, which the cmdlet does not have; remove its '### -$p' section." }
+    }
+}
+
+function Test-YamlBlock {
+    # The yaml blocks are for readers of the markdown; Get-Help shows the compiled metadata. A block that no longer
+    # agrees with the cmdlet is worth a warning (not a failure): it names what to correct.
+    param([System.Management.Automation.CommandInfo] $Command, $Page, [string] $PageName)
+    foreach ($name in @($Page.Parameters.Keys)) {
+        $meta = $Command.Parameters[$name]
+        if (-not $meta) { continue }
+        foreach ($yaml in $Page.Parameters[$name].Yaml) {
+            $where = "$($Command.Name) -${name}: the yaml block in $PageName"
+            if ($yaml['Type'] -and $yaml['Type'] -ne $meta.ParameterType.Name) { "$where says Type: $($yaml['Type']); the cmdlet's is $($meta.ParameterType.Name)." }
+            $sets = if ($yaml['Parameter Sets'] -in '(All)', '') { @($meta.ParameterSets.Keys) } else { @($yaml['Parameter Sets'] -split ',\s*') }
+            foreach ($set in $sets) {
+                $actual = $meta.ParameterSets[$set] ?? $meta.ParameterSets['__AllParameterSets']
+                if (-not $actual) { "$where names parameter set '$set', which the parameter is not in."; continue }
+                if ($yaml['Required'] -and $yaml['Required'] -ne "$($actual.IsMandatory)") { "$where says Required: $($yaml['Required']) in set '$set'; the cmdlet says $($actual.IsMandatory)." }
+                $position = if ($actual.Position -lt 0) { 'Named' } else { "$($actual.Position)" }
+                if ($yaml['Position'] -and $yaml['Position'] -ne $position) { "$where says Position: $($yaml['Position']) in set '$set'; the cmdlet says $position." }
+            }
+        }
     }
 }
 
@@ -391,6 +421,7 @@ foreach ($c in $commands) {
     $pageName = "docs/en-US/$($c.Name).md"
     if (-not $pages.ContainsKey($c.Name)) { $problems.Add("$($c.Name): no help page; write $pageName (the platyPS layout of the other pages)."); continue }
     foreach ($p in Test-CommandPage $c $pages[$c.Name] $pageName) { $problems.Add($p) }
+    foreach ($w in Test-YamlBlock $c $pages[$c.Name] $pageName) { Write-Warning $w }
     if ($c.Name -notin $listed) { $problems.Add("$($c.Name): not listed in docs/en-US/$($module.Name).md; add '### [$($c.Name)]($($c.Name).md)' and its synopsis.") }
 }
 
