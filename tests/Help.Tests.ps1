@@ -113,7 +113,10 @@ Describe 'tools/Build-Help.ps1 refuses help that does not match the module' {
             Copy-Item (Join-Path $source '*') $docs
             & $Break $docs
             $out = New-TestFolder
-            try { Invoke-ChildPwsh -Script "& '$builder' -ModulePath '$(Get-ModuleManifestPath)' -DocsPath '$docs' -OutputPath '$out'; exit `$LASTEXITCODE" }
+            # Its own exit code, or 2 when it crashed instead of reporting (a crash must not pass for a refusal).
+            $script = "& '$builder' -ModulePath '$(Get-ModuleManifestPath)' -DocsPath '$docs' -OutputPath '$out'; `$ok = `$?; " +
+                'exit $(if ($LASTEXITCODE) { $LASTEXITCODE } elseif ($ok) { 0 } else { 2 })'
+            try { Invoke-ChildPwsh -Script $script }
             finally { Remove-Item $docs, $out -Recurse -Force }
         }
         function Edit-Page([string] $Docs, [string] $Name, [scriptblock] $Edit) {

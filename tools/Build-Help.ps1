@@ -116,7 +116,7 @@ function Read-CommandPage {
             if ($null -ne $block -and $line -match '^```') { $blocks.Add($block); $block = $null; continue }
             if ($null -ne $block -and $line -match '^([^:]+):\s*(.*)$') { $block[$Matches[1].Trim()] = $Matches[2].Trim() }
         }
-        $default = @($blocks | ForEach-Object { $_['Default value'] } | Where-Object { $_ })[0]
+        $default = $blocks | ForEach-Object { $_['Default value'] } | Where-Object { $_ } | Select-Object -First 1
         $parameters[$parameterName] = [pscustomobject]@{ Description = ConvertTo-Paragraph $prose; DefaultValue = "$default"; Yaml = $blocks.ToArray() }
     }
 
