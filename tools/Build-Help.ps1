@@ -58,7 +58,7 @@ function Split-Section {
 
 function ConvertTo-Paragraph {
     # Markdown prose to help paragraphs: blank lines separate them, wrapped lines join, a list item or a fenced
-    # block (kept verbatim, fences dropped) is a paragraph of its own. Fenced blocks go to -Code when asked.
+    # block (kept verbatim, fences dropped) is a paragraph of its own.
     param([string[]] $Lines)
     $paragraphs = [System.Collections.Generic.List[string]]::new()
     $buffer = [System.Collections.Generic.List[string]]::new()
@@ -216,11 +216,6 @@ function Write-Paragraph([System.Xml.XmlWriter] $W, [string[]] $Paragraphs, [str
     $W.WriteEndElement()
 }
 
-function Get-TypeLabel([type] $Type) {
-    # The short name Get-Help shows after a parameter: String[], SecureString, CopyTransport.
-    $Type.Name
-}
-
 function Write-Parameter {
     # One <command:parameter>; $Set is the parameter's metadata in one set (syntax) or $null (the parameter list).
     param([System.Xml.XmlWriter] $W, [System.Management.Automation.ParameterMetadata] $Meta, $Doc, $Set)
@@ -246,7 +241,7 @@ function Write-Parameter {
         $W.WriteStartElement('command', 'parameterValue', $Ns.Command)
         $W.WriteAttributeString('required', 'true')
         $W.WriteAttributeString('variableLength', "$isArray".ToLowerInvariant())
-        $W.WriteString((Get-TypeLabel $Meta.ParameterType))
+        $W.WriteString($Meta.ParameterType.Name)  # the short name Get-Help shows: String[], SecureString
         $W.WriteEndElement()
     }
     $W.WriteStartElement('dev', 'type', $Ns.Dev)
@@ -265,7 +260,6 @@ function Get-SyntaxOrder($SetParameters) {
 
 function Write-Command {
     param([System.Xml.XmlWriter] $W, [System.Management.Automation.CommandInfo] $Command, $Page)
-    $documented = { param($name) $name -notin $CommonParameters }
     $W.WriteStartElement('command', 'command', $Ns.Command)
     $W.WriteAttributeString('xmlns', 'maml', $null, $Ns.Maml)
     $W.WriteAttributeString('xmlns', 'command', $null, $Ns.Command)
@@ -285,7 +279,7 @@ function Write-Command {
     foreach ($set in $Command.ParameterSets | Sort-Object { -not $_.IsDefault } -Stable) {
         $W.WriteStartElement('command', 'syntaxItem', $Ns.Command)
         Write-Element $W maml name $Command.Name
-        foreach ($p in Get-SyntaxOrder ($set.Parameters | Where-Object { & $documented $_.Name })) {
+        foreach ($p in Get-SyntaxOrder ($set.Parameters | Where-Object Name -notin $CommonParameters)) {
             $meta = $Command.Parameters[$p.Name]
             $setMeta = $meta.ParameterSets[$set.Name] ?? $meta.ParameterSets['__AllParameterSets']
             Write-Parameter $W $meta $Page.Parameters[$p.Name] $setMeta
@@ -295,7 +289,7 @@ function Write-Command {
     $W.WriteEndElement()
 
     $W.WriteStartElement('command', 'parameters', $Ns.Command)
-    foreach ($name in $Command.Parameters.Keys | Where-Object { & $documented $_ } | Sort-Object) {
+    foreach ($name in $Command.Parameters.Keys | Where-Object { $_ -notin $CommonParameters } | Sort-Object) {
         Write-Parameter $W $Command.Parameters[$name] $Page.Parameters[$name] $null
     }
     $W.WriteEndElement()
