@@ -43,12 +43,10 @@ namespace ExecBridge.Cmdlets
         [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
         public SecureString? Token { get; set; }
 
-        /// <summary>Deadline for connecting and for each request.</summary>
         [Parameter]
         [ValidateRange(1, 86400)]
         public int TimeoutSec { get; set; } = 30;
 
-        /// <summary>Replace a connection that already uses this executor id.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

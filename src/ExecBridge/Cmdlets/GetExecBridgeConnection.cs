@@ -10,7 +10,6 @@ namespace ExecBridge.Cmdlets
     [OutputType(typeof(ExecBridgeConnection))]
     public sealed class GetExecBridgeConnection : ExecBridgeCmdlet
     {
-        /// <summary>Executor ids; wildcards allowed.</summary>
         [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [SupportsWildcards]

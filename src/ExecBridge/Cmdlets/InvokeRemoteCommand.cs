@@ -42,7 +42,6 @@ namespace ExecBridge.Cmdlets
         [Parameter]
         public SwitchParameter Tty { get; set; }
 
-        /// <summary>Also output the RemoteProcess (with ExitCode) after the command's output.</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 

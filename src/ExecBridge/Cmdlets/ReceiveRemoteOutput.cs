@@ -22,11 +22,9 @@ namespace ExecBridge.Cmdlets
         [ValidateNotNull]
         public RemoteProcess[]? Process { get; set; }
 
-        /// <summary>Keep receiving until the process has ended and all its output has arrived.</summary>
         [Parameter]
         public SwitchParameter Wait { get; set; }
 
-        /// <summary>Byte chunks (RemoteOutputChunk) instead of decoded lines.</summary>
         [Parameter]
         public SwitchParameter Raw { get; set; }
 

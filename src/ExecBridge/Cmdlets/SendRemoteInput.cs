@@ -21,7 +21,6 @@ namespace ExecBridge.Cmdlets
         [ValidateNotNull]
         public RemoteProcess? Process { get; set; }
 
-        /// <summary>A string or byte[]; other objects are sent as their string form.</summary>
         [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
         [AllowEmptyString]
         public object? InputObject { get; set; }

@@ -24,7 +24,6 @@ namespace ExecBridge.Cmdlets
         [AllowEmptyString]
         public string[]? ArgumentList { get; set; }
 
-        /// <summary>A command line run by the executor's shell (sh -c).</summary>
         [Parameter(Mandatory = true, ParameterSetName = "Command")]
         [ValidateNotNullOrEmpty]
         public string? Command { get; set; }
@@ -33,14 +32,12 @@ namespace ExecBridge.Cmdlets
         [ValidateNotNullOrEmpty]
         public string? WorkingDirectory { get; set; }
 
-        /// <summary>Variables added to the default environment (PATH, HOME, LANG); the executor inherits none of its own.</summary>
         [Parameter]
         public Hashtable? Environment { get; set; }
 
         [Parameter]
         public SwitchParameter Tty { get; set; }
 
-        /// <summary>Keep stdin open for Send-RemoteInput.</summary>
         [Parameter]
         public SwitchParameter Interactive { get; set; }
 

@@ -16,7 +16,7 @@ namespace ExecBridge.Cmdlets
         [ValidateNotNull]
         public RemoteProcess[]? Process { get; set; }
 
-        /// <summary>Send SIGINT (process/signal) instead of killing; codex 0.123/0.130 lack it and report NotSupportedByExecutor.</summary>
+        // codex 0.123/0.130 have no process/signal: there -Interrupt reports NotSupportedByExecutor.
         [Parameter]
         public SwitchParameter Interrupt { get; set; }
 

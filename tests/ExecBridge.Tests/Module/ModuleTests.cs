@@ -128,7 +128,7 @@ namespace ExecBridge.Tests.Module
                 if (int.Parse(help[1]) < 1) problems.Add($"{name}: no example");
                 if (int.Parse(help[2]) < 1) problems.Add($"{name}: no description");
             }
-            Assert.True(problems.Count == 0, "Help missing in src/ExecBridge/en-US/ExecBridge.dll-Help.xml: " + string.Join("; ", problems));
+            Assert.True(problems.Count == 0, "Help missing (docs/en-US/<cmdlet>.md, built into en-US by ./build.ps1): " + string.Join("; ", problems));
         }
 
         [Fact]
@@ -146,14 +146,14 @@ namespace ExecBridge.Tests.Module
                         if ($common -notcontains $name -and -not $documented.ContainsKey($name)) { $c.Name + ' -' + $name }
                     }
                 }");
-            Assert.True(lines.Count == 0, "Parameters without help in src/ExecBridge/en-US/ExecBridge.dll-Help.xml: " + string.Join(", ", lines));
+            Assert.True(lines.Count == 0, "Parameters without help (docs/en-US/<cmdlet>.md, built into en-US by ./build.ps1): " + string.Join(", ", lines));
         }
 
         [Fact]
         public void HelpFileShipsInTheModuleFolder()
         {
             var help = Path.Combine(Path.GetDirectoryName(Peers.ModuleManifest)!, "en-US", "ExecBridge.dll-Help.xml");
-            Assert.True(File.Exists(help), help + " is missing");
+            Assert.True(File.Exists(help), help + " is missing: ./build.ps1 writes it from docs/en-US (a plain dotnet build does not)");
             var doc = XDocument.Load(help);
             XNamespace command = "http://schemas.microsoft.com/maml/dev/command/2004/10";
             var names = doc.Descendants(command + "name").Select(e => e.Value.Trim()).ToList();

@@ -39,30 +39,25 @@ namespace ExecBridge.Cmdlets.Files
         [ValidateNotNullOrEmpty]
         public string Destination { get; set; } = "";
 
-        /// <summary>The executor -Path is on; -Destination is then local (unless -ToExecutor is also given).</summary>
         [Parameter]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
         public string? FromExecutor { get; set; }
 
-        /// <summary>The executor -Destination is on; -Path is then local (unless -FromExecutor is also given).</summary>
         [Parameter]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
         public string? ToExecutor { get; set; }
 
-        /// <summary>How bytes move between two executors: Auto (default), Relay or Pump.</summary>
         [Parameter]
         public ExecBridge.CopyTransport Transport { get; set; } = ExecBridge.CopyTransport.Auto;
 
         [Parameter]
         public SwitchParameter Recurse { get; set; }
 
-        /// <summary>Replace existing files (and merge into existing folders).</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 
-        /// <summary>Emit a RemoteCopyResult per copied file (and folder).</summary>
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 

@@ -28,7 +28,6 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter Recurse { get; set; }
 
-        /// <summary>With -Recurse, how many folder levels below -Path to descend.</summary>
         [Parameter]
         [ValidateRange(0, int.MaxValue)]
         public int Depth { get; set; } = int.MaxValue;

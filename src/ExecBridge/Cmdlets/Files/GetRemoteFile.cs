@@ -33,7 +33,6 @@ namespace ExecBridge.Cmdlets.Files
         [ValidateNotNullOrEmpty]
         public string[] Path { get; set; } = Array.Empty<string>();
 
-        /// <summary>A local file path (or an existing local folder to receive the file).</summary>
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = DestinationSet)]
         [ValidateNotNullOrEmpty]
         public string? Destination { get; set; }
@@ -55,7 +54,6 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter(ParameterSetName = ContentSet)]
         public SwitchParameter Raw { get; set; }
 
-        /// <summary>Overwrite an existing local destination.</summary>
         [Parameter(ParameterSetName = DestinationSet)]
         public SwitchParameter Force { get; set; }
 

@@ -11,7 +11,6 @@ namespace ExecBridge.Cmdlets.Files
     [OutputType(typeof(RemoteItem))]
     public sealed class GetRemoteItem : FileCmdletBase
     {
-        /// <summary>Absolute remote paths (plain, e.g. /var/log/syslog).</summary>
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName")]
         [ArgumentCompleter(typeof(RemotePathCompleter))]

@@ -27,7 +27,6 @@ namespace ExecBridge.Cmdlets.Files
         [Alias("Type")]
         public string ItemType { get; set; } = "File";
 
-        /// <summary>Initial content of a new file (UTF-8, written as is).</summary>
         [Parameter]
         public string? Value { get; set; }
 

@@ -24,7 +24,6 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter Recurse { get; set; }
 
-        /// <summary>No error when the path does not exist.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

@@ -40,7 +40,6 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter NoNewline { get; set; }
 
-        /// <summary>Create missing parent folders.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
 

@@ -25,11 +25,9 @@ namespace ExecBridge.Cmdlets.Relay
         [ValidateNotNullOrEmpty]
         public string? DestinationExecutorId { get; set; }
 
-        /// <summary>How long the ticket stays valid (default 5 minutes).</summary>
         [Parameter]
         public TimeSpan TimeToLive { get; set; } = TimeSpan.FromMinutes(5);
 
-        /// <summary>The most bytes the relay will carry with this ticket (default 1 GiB).</summary>
         [Parameter]
         [ValidateRange(1, long.MaxValue)]
         public long MaxBytes { get; set; } = 1L << 30;

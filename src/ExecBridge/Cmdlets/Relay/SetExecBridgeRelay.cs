@@ -19,7 +19,6 @@ namespace ExecBridge.Cmdlets.Relay
         private const string SecretSet = "Secret";
         private const string EnvironmentSet = "Environment";
 
-        /// <summary>The gateway's internal base URL (http or https); tickets are minted at &lt;base&gt;/api/exec-gateway/relay/create.</summary>
         [Parameter(Mandatory = true, Position = 0)]
         [ValidateNotNull]
         public Uri? InternalUri { get; set; }
@@ -32,7 +31,6 @@ namespace ExecBridge.Cmdlets.Relay
         [ValidateNotNull]
         public SecureString? Secret { get; set; }
 
-        /// <summary>Name of an environment variable holding the internal secret (read now).</summary>
         [Parameter(Mandatory = true, ParameterSetName = EnvironmentSet)]
         [ValidateNotNullOrEmpty]
         public string? SecretEnvironmentVariable { get; set; }
