@@ -23,6 +23,21 @@ Describe 'The manifest' {
         $r.Output | Should -Be ((Import-PowerShellDataFile $manifest).CmdletsToExport | Sort-Object)
     }
 
+    It 'declares an OutputType on every cmdlet, and a view for every ExecBridge type it outputs' {
+        $r = Invoke-ChildPwsh -Script @'
+Import-Module $env:EXECBRIDGE_MODULE
+$formats = (Get-FormatData -TypeName 'ExecBridge.*').TypeNames
+foreach ($c in Get-Command -Module ExecBridge -CommandType Cmdlet) {
+    if (-not $c.OutputType) { "$($c.Name): no OutputType" }
+    foreach ($t in $c.OutputType.Type | Where-Object { $_ -and $_.Namespace -eq 'ExecBridge' }) {
+        if ($t.FullName -notin $formats) { "$($c.Name): no view for $($t.FullName)" }
+    }
+}
+'@
+        $r.ExitCode | Should -Be 0 -Because $r.Error
+        $r.Output | Should -BeNullOrEmpty
+    }
+
     It 'has one version: the assemblies carry the manifest''s ModuleVersion' {
         $version = (Import-PowerShellDataFile $manifest).ModuleVersion
         $folder = Split-Path $manifest

@@ -162,6 +162,9 @@ $ExampleChecks = @{
         $objects.IsDirectory | Should -Be $false, $true
     }
     'Get-RemoteItem/Test whether a path exists' = { $objects | Should -Be 'not deployed' }
+    'Test-RemotePath/Decide on a file''s presence' = { $objects | Should -Be 'not deployed' }
+    'Test-RemotePath/Tell folders from files' = { $objects | Should -Be $true, $false }
+    'Test-RemotePath/List the tools a build box lacks' = { $objects | Should -Be '/opt/no-such-tool/bin/tool' }
     'Get-RemoteChildItem/List a folder' = {
         $objects.Name | Sort-Object | Should -Be 'app.conf', 'backups', 'incoming', 'logs', 'out', 'releases'
     }
