@@ -43,14 +43,15 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
-            var why = RawConsole.WhyNotInteractive();
+            var why = RawConsole.WhyNotInteractive(out var stream);
             if (why != null)
                 ThrowTerminatingError(new ErrorRecord(new PSInvalidOperationException(
                         "Enter-RemoteShell needs an interactive terminal: " + why + " Use Invoke-RemoteCommand or Start-RemoteProcess -Tty -Interactive instead."),
-                    "NoInteractiveConsole", ErrorCategory.ResourceUnavailable, Host?.Name));
+                    "NoInteractiveConsole", ErrorCategory.ResourceUnavailable, stream));
 
             var client = ResolveClient();
             string shell = ChooseShell(client);
+            CheckWorkingDirectory(client);
             int rows = 24, cols = 80;
             TryGetWindowSize(ref rows, ref cols);
             var spec = new ProcessStartSpec
@@ -102,6 +103,27 @@ namespace ExecBridge.Cmdlets
                     $"Executor '{client.ExecutorId}' has no shell to run on a pty: it reports none, and neither /bin/bash nor /bin/sh exists. Name a program with -Command."),
                 "RemoteShellNotFound", ErrorCategory.ObjectNotFound, client.ExecutorId));
             return null!;
+        }
+
+        /// <summary>A pty start does not fail on a missing working directory (the shell opens in the home folder), so check first.</summary>
+        private void CheckWorkingDirectory(ExecutorClient client)
+        {
+            if (WorkingDirectory == null) return;
+            Client.Files.RemoteFileInfo? info = null;
+            try
+            {
+                info = Await(client.TryGetMetadataAsync(WorkingDirectory, StopToken, needLength: false));
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                ThrowFailure(ex, WorkingDirectory);
+            }
+            if (info == null)
+                ThrowTerminatingError(ErrorMapping.ToErrorRecord(new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound,
+                    $"The working directory '{WorkingDirectory}' does not exist on executor '{client.ExecutorId}'."), WorkingDirectory));
+            else if (!info.IsDirectory)
+                ThrowTerminatingError(ErrorMapping.ToErrorRecord(new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
+                    $"The working directory '{WorkingDirectory}' on executor '{client.ExecutorId}' is not a folder."), WorkingDirectory));
         }
 
         private Dictionary<string, string> BuildEnvironment(string shell)
@@ -212,7 +234,7 @@ namespace ExecBridge.Cmdlets
                 input?.Join(TimeSpan.FromSeconds(2));
                 raw?.Restore();
                 if (raw != null) ResetTerminal(stdout, screen, finished && failure == null);
-                if (!finished) StopRemote(client, handle);
+                if (!finished) StopRemote(client, handle, failure == null ? ttyName.TtyName : null);
                 client.Forget(handle);
             }
 
@@ -281,27 +303,24 @@ namespace ExecBridge.Cmdlets
         }
 
         /// <summary>Applies a new local size to the remote pty from a side process (stty on the pty's slave), so the kernel sends SIGWINCH.</summary>
-        private static async Task ResizeAsync(ExecutorClient client, string tty, int rows, int cols)
-        {
-            try
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                var side = await client.StartProcessAsync(new ProcessStartSpec
-                {
-                    Argv = new[] { "/bin/sh", "-c", $"stty rows {rows} cols {cols} < {Quote(tty)}" },
-                }, cts.Token).ConfigureAwait(false);
-                while (!side.IsFinished && !cts.IsCancellationRequested)
-                    await side.WaitForChangeAsync(TimeSpan.FromMilliseconds(500), cts.Token).ConfigureAwait(false);
-                client.Forget(side);
-            }
-            catch { /* best effort: the session goes on at the old size */ }
-        }
+        private static Task ResizeAsync(ExecutorClient client, string tty, int rows, int cols) =>
+            RunSideProcessAsync(client, $"stty rows {rows} cols {cols} < {Quote(tty)}", TimeSpan.FromSeconds(10));
 
-        /// <summary>The session ends from this side: kill the remote process group and wait briefly for its exit code.</summary>
-        private static void StopRemote(ExecutorClient client, RemoteProcessHandle handle)
+        /// <summary>
+        /// The session ends from this side. Killing the shell's process group (process/terminate) does not reach the jobs it runs
+        /// in their own process groups when they ignore SIGHUP, so first everything on the remote pty is killed from a side
+        /// process (pkill -t, else a /proc scan), then the shell is terminated; its exit code is awaited briefly.
+        /// </summary>
+        private static void StopRemote(ExecutorClient client, RemoteProcessHandle handle, string? tty)
         {
             try
             {
+                if (tty != null && !handle.IsFinished)
+                {
+                    var script = $"t={Quote(tty)}; pkill -KILL -t \"${{t#/dev/}}\" 2>/dev/null || for p in /proc/[0-9]*; do "
+                                 + "[ \"$(readlink $p/fd/0 2>/dev/null)\" = \"$t\" ] && kill -9 ${p#/proc/} 2>/dev/null; done; true";
+                    RunSideProcessAsync(client, script, TimeSpan.FromSeconds(3)).Wait(TimeSpan.FromSeconds(4));
+                }
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
                 client.TerminateAsync(handle, cts.Token).Wait(TimeSpan.FromSeconds(3));
                 var deadline = DateTime.UtcNow.AddSeconds(2);
@@ -309,6 +328,24 @@ namespace ExecBridge.Cmdlets
                     handle.WaitForChangeAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None).Wait(200);
             }
             catch { /* the connection may be gone; the server reaps the session's processes */ }
+        }
+
+        /// <summary>A short non-tty helper process on the executor (resize, cleanup); best effort, never throws.</summary>
+        private static async Task RunSideProcessAsync(ExecutorClient client, string script, TimeSpan timeout)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(timeout);
+                var side = await client.StartProcessAsync(new ProcessStartSpec { Argv = new[] { "/bin/sh", "-c", script } }, cts.Token)
+                    .ConfigureAwait(false);
+                try
+                {
+                    while (!side.IsFinished && !cts.IsCancellationRequested)
+                        await side.WaitForChangeAsync(TimeSpan.FromMilliseconds(500), cts.Token).ConfigureAwait(false);
+                }
+                finally { client.Forget(side); }
+            }
+            catch { }
         }
     }
 

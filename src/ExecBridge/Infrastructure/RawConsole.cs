@@ -27,15 +27,16 @@ namespace ExecBridge.Infrastructure
 
         private RawConsole(byte[] saved) => _saved = saved;
 
-        /// <summary>Null when stdin and stdout are an interactive terminal on a supported platform; else why not.</summary>
-        public static string? WhyNotInteractive()
+        /// <summary>Null when stdin and stdout are an interactive terminal on a supported platform; else why not (and which stream).</summary>
+        public static string? WhyNotInteractive(out string target)
         {
+            target = "stdin";
             if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux) && !RuntimeInformation.IsOSPlatform(OSPlatform.OSX))
                 return "Enter-RemoteShell needs a Linux or macOS terminal (raw mode is done with termios).";
             try
             {
                 if (Console.IsInputRedirected || isatty(StdinFd) != 1) return "Standard input is not a terminal (it is redirected).";
-                if (Console.IsOutputRedirected || isatty(StdoutFd) != 1) return "Standard output is not a terminal (it is redirected).";
+                if (Console.IsOutputRedirected || isatty(StdoutFd) != 1) { target = "stdout"; return "Standard output is not a terminal (it is redirected)."; }
                 var probe = new byte[TermiosSize];
                 if (tcgetattr(StdinFd, probe) != 0) return $"The terminal settings cannot be read (errno {Marshal.GetLastWin32Error()}).";
             }
