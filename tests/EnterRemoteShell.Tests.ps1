@@ -124,7 +124,7 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Remove-Item $dir -Recurse -Force
     }
 
-    It 'sends keys as the terminal does: Up recalls history, Tab completes, Ctrl+Z stops a job' {
+    It 'sends keys as the terminal does: Up recalls history, Tab completes, Ctrl+Z stops a job, Ctrl+D ends cat' {
         $m = Get-Mark $pane
         Send-Line $pane "echo hist-$tag"
         Wait-Pane $pane "(?m)^hist-$tag" -Mark $m | Out-Null
@@ -144,7 +144,13 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Send-Key $pane C-z
         Wait-Pane $pane '(?mi)stopped\s+sleep 77' -Mark $m | Out-Null
         Send-Line $pane 'kill -9 %1; echo killed-job'
-        Wait-Pane $pane '(?m)^killed-job' -Mark $m | Should -Not -BeNullOrEmpty
+        Wait-Pane $pane '(?m)^killed-job' -Mark $m | Out-Null
+        # Ctrl+D is a byte like any other: the remote pty makes it end of input for cat.
+        $m = Get-Mark $pane
+        Send-Line $pane 'cat; echo "cat-ended-$?"'
+        Start-Sleep -Milliseconds 300
+        Send-Key $pane C-d
+        Wait-Pane $pane '(?m)^cat-ended-0' -Mark $m | Should -Not -BeNullOrEmpty
     }
 
     It 'interrupts a remote sleep 100 with Ctrl+C and the shell stays' {
