@@ -6,7 +6,9 @@
 Starts a codex exec-server on 127.0.0.1, then measures, alternating rounds on the same server:
 
   floor  a minimal WebSocket client (this file, stdlib only) on its own connection: process/write of one byte to a tty
-         `cat`, until the process/output notification carrying its echo arrives;
+         `cat`, until the process/output notification carrying its echo arrives. With TCP_QUICKACK re-armed before each
+         read, like ExecBridge's client; a few rounds without it show the ~40 ms a delayed ACK costs (the server sends the
+         write's response and then the echo as two small segments without disabling Nagle);
   shell  a real pwsh on a local pty (pty.fork) running `Enter-RemoteShell -Command cat`: one byte written to the pty's
          master (as a terminal does for a keystroke) until its echo is read back from the master.
 
@@ -46,10 +48,14 @@ class Ws:
 
     def _need(self, n):
         while len(self.buf) < n:
+            if self.quickack:  # re-armed before every read, as ExecBridge's client does (Linux clears it by itself)
+                self.s.setsockopt(socket.IPPROTO_TCP, 12, 1)  # TCP_QUICKACK
             chunk = self.s.recv(65536)
             if not chunk:
                 raise EOFError
             self.buf += chunk
+
+    quickack = False
 
     def recv(self):
         while True:
@@ -78,7 +84,8 @@ class Ws:
                 return m["result"]
 
 
-def floor_rounds(ws, pid, keys):
+def floor_rounds(ws, pid, keys, quickack):
+    ws.quickack = quickack
     out = []
     for i in range(keys):
         ch = chr(ord("a") + i % 26).encode()
@@ -169,18 +176,21 @@ def main():
         while select.select([fd], [], [], 0)[0]:
             os.read(fd, 65536)
 
-        floor, shell = [], []
+        floor, naive, shell = [], [], []
         for r in range(a.rounds):
-            floor += floor_rounds(ws, "floor", a.keys)
+            floor += floor_rounds(ws, "floor", a.keys, True)
             shell += shell_rounds(fd, a.keys)
+            naive += floor_rounds(ws, "floor", max(10, a.keys // 5), False)
         os.write(fd, b"\r~.")
         read_until(fd, b"Session ended by ~.", 20)
         fm, fp, fx = stats(floor)
+        nm, np_, nx = stats(naive)
         sm, sp, sx = stats(shell)
         version = next((p for p in a.codex.split(os.sep) if p.count(".") == 2 and p.replace(".", "").isdigit()), "?")
         print(f"keystroke echo on loopback, codex {version}, "
               f"{a.rounds} alternating rounds x {a.keys} keys per path")
         print(f"floor (bare process/write -> process/output): median {fm:.3f} ms  p90 {fp:.3f} ms  max {fx:.3f} ms")
+        print(f"  same floor without TCP_QUICKACK (naive):    median {nm:.3f} ms  p90 {np_:.3f} ms  max {nx:.3f} ms")
         print(f"Enter-RemoteShell (pty keystroke -> echo):    median {sm:.3f} ms  p90 {sp:.3f} ms  max {sx:.3f} ms")
         print(f"ratio of medians: {sm / fm:.2f}x (target <= 2x)")
         try:
