@@ -124,7 +124,7 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Remove-Item $dir -Recurse -Force
     }
 
-    It 'sends keys as the terminal does: Up recalls history, Tab completes, Ctrl+Z stops a job, Ctrl+D ends cat' {
+    It 'sends keys as the terminal does: Up recalls history, Tab completes, Ctrl+Z stops a job, ~~ is one ~, Ctrl+D ends cat' {
         $m = Get-Mark $pane
         Send-Line $pane "echo hist-$tag"
         Wait-Pane $pane "(?m)^hist-$tag" -Mark $m | Out-Null
@@ -149,8 +149,16 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         $m = Get-Mark $pane
         Send-Line $pane 'cat; echo "cat-ended-$?"'
         Start-Sleep -Milliseconds 300
+        # '~' first on a line: '~~' sends one '~', '~' and another key send both.
+        Send-Text $pane "~~x$tag"
+        Send-Key $pane Enter
+        Send-Text $pane "~q$tag"
+        Send-Key $pane Enter
         Send-Key $pane C-d
-        Wait-Pane $pane '(?m)^cat-ended-0' -Mark $m | Should -Not -BeNullOrEmpty
+        $text = Wait-Pane $pane '(?m)^cat-ended-0' -Mark $m
+        ([regex]::Matches($text, "(?m)^~x$tag\s*$")).Count | Should -Be 2 -Because 'the pty echoes the line and cat prints it'
+        ([regex]::Matches($text, "(?m)^~q$tag\s*$")).Count | Should -Be 2
+        $text | Should -Not -Match '~~x'
     }
 
     It 'interrupts a remote sleep 100 with Ctrl+C and the shell stays' {

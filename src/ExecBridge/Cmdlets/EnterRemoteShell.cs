@@ -218,7 +218,7 @@ namespace ExecBridge.Cmdlets
 
                     try
                     {
-                        Await(client.WaitForOutputAsync(handle, TimeSpan.FromMilliseconds(50), StopToken));
+                        WaitQuietly(client.WaitForOutputAsync(handle, TimeSpan.FromMilliseconds(50), StopToken));
                     }
                     catch (Exception ex) when (IsClientFailure(ex))
                     {
@@ -242,6 +242,22 @@ namespace ExecBridge.Cmdlets
                 WriteRaw(stdout, "\r\n" + (endNote ?? $"Connection to executor '{client.ExecutorId}' lost.") + "\r\n");
             if (handle.ExitCode is int code) SessionState.PSVariable.Set("global:LASTEXITCODE", code);
             if (failure != null) WriteFailure(failure, process);
+        }
+
+        /// <summary>
+        /// Like Await, but verbose/debug lines stay queued until the terminal is restored (EndProcessing writes them): written
+        /// now they would land in the middle of the remote screen, with raw-mode line endings.
+        /// </summary>
+        private void WaitQuietly(Task task)
+        {
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
+            }
         }
 
         private static void Show(Stream stdout, byte[] data, ScreenModeTracker screen)
