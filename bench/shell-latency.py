@@ -161,8 +161,14 @@ def main():
         ws = Ws(host, int(port))
         ws.call("initialize", {"clientName": "latency-floor"})
         ws.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-        ws.call("process/start", {"processId": "floor", "argv": ["/bin/cat"], "cwd": "file:///tmp",
-                                  "env": {"PATH": "/usr/bin:/bin", "TERM": "xterm"}, "tty": True, "pipeStdin": True})
+        for cwd in ("file:///tmp", "/tmp"):  # current dialect first; legacy servers (0.123/0.130) take plain paths
+            try:
+                ws.call("process/start", {"processId": "floor", "argv": ["/bin/cat"], "cwd": cwd,
+                                          "env": {"PATH": "/usr/bin:/bin", "TERM": "xterm"}, "tty": True, "pipeStdin": True})
+                break
+            except RuntimeError:
+                if cwd == "/tmp":
+                    raise
 
         manifest = os.path.join(ROOT, "out", "ExecBridge", "ExecBridge.psd1")
         script = (f"Import-Module '{manifest}'; Connect-ExecBridge -Uri {uri} -ExecutorId lat | Out-Null; "

@@ -224,6 +224,11 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Send-Text $pane '"sane-" + $LASTEXITCODE'
         Wait-Pane $pane '"sane-" \+ \$LASTEXITCODE' -Mark $m | Out-Null
         Send-Key $pane Enter
+        Wait-Pane $pane '(?m)^sane-3' -Mark $m | Out-Null
+        # PSReadLine reads keys again: Up recalls the line, Enter runs it once more.
+        $m = Get-Mark $pane
+        Send-Key $pane Up
+        Send-Key $pane Enter
         Wait-Pane $pane '(?m)^sane-3' -Mark $m | Should -Not -BeNullOrEmpty
     }
 

@@ -291,31 +291,53 @@ namespace ExecBridge.Cmdlets
             WriteRaw(stdout, sb.ToString());
         }
 
-        /// <summary>Keystrokes: read on this thread (poll, so it stops within 50 ms) and written in order, one write at a time.</summary>
+        /// <summary>
+        /// Keystrokes: read on this thread with poll (so it stops within 50 ms and never leaves a read pending that would take
+        /// the next key from PSReadLine) and written in order, one write at a time; keys typed while a write is in flight are
+        /// gathered into the next one. Reading goes on during a write, so ~. works even when the executor stops answering.
+        /// </summary>
         private void InputLoop(ExecutorClient client, RemoteProcessHandle handle)
         {
             var buffer = new byte[16384];
             var escape = new ShellEscape();
+            var pending = new MemoryStream();
+            Task? inflight = null;
             try
             {
                 while (!_stopInput)
                 {
-                    int n = RawConsole.Read(buffer, 50);
+                    if (inflight != null && inflight.IsCompleted)
+                    {
+                        inflight.GetAwaiter().GetResult(); // a failed write ends the session
+                        inflight = null;
+                    }
+                    if (inflight == null && pending.Length > 0)
+                    {
+                        inflight = WriteAsync(client, handle, pending.ToArray());
+                        pending.SetLength(0);
+                        continue;
+                    }
+                    // While a write is in flight, look back often: the next keys go out as soon as it is answered.
+                    int n = RawConsole.Read(buffer, inflight != null ? 1 : 50);
                     if (n == 0) continue;
                     if (n < 0) { _terminalGone = true; return; }
                     var send = escape.Push(buffer, n, out bool escaped);
-                    if (send.Length > 0)
-                    {
-                        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                        client.WriteInputAsync(handle, new ArraySegment<byte>(send), cts.Token).GetAwaiter().GetResult();
-                    }
                     if (escaped) { _escaped = true; return; }
+                    if (send.Length == 0) continue;
+                    if (inflight == null) inflight = WriteAsync(client, handle, send);
+                    else pending.Write(send, 0, send.Length);
                 }
             }
             catch (Exception ex)
             {
                 if (!_stopInput) _inputFailure = ex;
             }
+        }
+
+        private static async Task WriteAsync(ExecutorClient client, RemoteProcessHandle handle, byte[] data)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await client.WriteInputAsync(handle, new ArraySegment<byte>(data), cts.Token).ConfigureAwait(false);
         }
 
         /// <summary>Applies a new local size to the remote pty from a side process (stty on the pty's slave), so the kernel sends SIGWINCH.</summary>
