@@ -268,6 +268,25 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Wait-Pane $pane '(?m)^after-escape' -Mark $m | Should -Not -BeNullOrEmpty
     }
 
+    It 'ends the session with ~. while the executor does not answer (SIGSTOP)' {
+        Enter-Shell $pane
+        $m = Get-Mark $pane
+        & kill -STOP $server.Process.Id
+        try {
+            Send-Text $pane 'echo unanswered'   # written to a server that reads nothing
+            Send-Key $pane Enter
+            Send-Text $pane '~.'
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            Wait-Pane $pane 'Session ended by ~\.' -Mark $m -TimeoutSec 30 | Out-Null
+            Wait-PwshPrompt $pane -Mark $m | Out-Null
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 20
+        }
+        finally { & kill -CONT $server.Process.Id }
+        $m = Get-Mark $pane
+        Send-Line $pane '"after-" + "stop"'
+        Wait-Pane $pane '(?m)^after-stop' -Mark $m | Should -Not -BeNullOrEmpty
+    }
+
     It 'reports the server killed mid-session as ConnectionLost and leaves a sane console' {
         Enter-Shell $pane
         $m = Get-Mark $pane

@@ -239,10 +239,17 @@ namespace ExecBridge.Cmdlets
             }
 
             if (endNote != null || failure != null)
-                WriteRaw(stdout, "\r\n" + (endNote ?? $"Connection to executor '{client.ExecutorId}' lost.") + "\r\n");
+                WriteRaw(stdout, "\r\n" + (endNote ?? (IsConnectionFailure(failure)
+                    ? $"Connection to executor '{client.ExecutorId}' lost."
+                    : $"The session with executor '{client.ExecutorId}' ended with an error.")) + "\r\n");
             if (handle.ExitCode is int code) SessionState.PSVariable.Set("global:LASTEXITCODE", code);
             if (failure != null) WriteFailure(failure, process);
         }
+
+        private static bool IsConnectionFailure(Exception? ex) =>
+            ex is ExecBridgeException e && (e.Kind == ExecBridgeErrorKind.ConnectionLost || e.Kind == ExecBridgeErrorKind.ConnectionRefused
+                                            || e.Kind == ExecBridgeErrorKind.Timeout)
+            || ex is IOException || ex is TimeoutException;
 
         /// <summary>
         /// Like Await, but verbose/debug lines stay queued until the terminal is restored (EndProcessing writes them): written
@@ -357,11 +364,12 @@ namespace ExecBridge.Cmdlets
                 {
                     var script = $"t={Quote(tty)}; pkill -KILL -t \"${{t#/dev/}}\" 2>/dev/null || for p in /proc/[0-9]*; do "
                                  + "[ \"$(readlink $p/fd/0 2>/dev/null)\" = \"$t\" ] && kill -9 ${p#/proc/} 2>/dev/null; done; true";
-                    RunSideProcessAsync(client, script, TimeSpan.FromSeconds(3)).Wait(TimeSpan.FromSeconds(4));
+                    RunSideProcessAsync(client, script, TimeSpan.FromSeconds(2)).Wait(TimeSpan.FromSeconds(2.5));
                 }
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
-                client.TerminateAsync(handle, cts.Token).Wait(TimeSpan.FromSeconds(3));
-                var deadline = DateTime.UtcNow.AddSeconds(2);
+                // Bounded: an executor that stopped answering must not hold the terminal for long.
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                client.TerminateAsync(handle, cts.Token).Wait(TimeSpan.FromSeconds(2.5));
+                var deadline = DateTime.UtcNow.AddSeconds(1.5);
                 while (!handle.Exited && !handle.IsFinished && DateTime.UtcNow < deadline)
                     handle.WaitForChangeAsync(TimeSpan.FromMilliseconds(100), CancellationToken.None).Wait(200);
             }
