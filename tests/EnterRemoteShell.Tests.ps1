@@ -156,8 +156,9 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         Send-Key $pane Enter
         Send-Key $pane C-d
         $text = Wait-Pane $pane '(?m)^cat-ended-0' -Mark $m
-        ([regex]::Matches($text, "(?m)^~x$tag\s*$")).Count | Should -Be 2 -Because 'the pty echoes the line and cat prints it'
-        ([regex]::Matches($text, "(?m)^~q$tag\s*$")).Count | Should -Be 2
+        # cat prints each line (the pty echoes it too, unless the keys came before cat had the terminal).
+        ([regex]::Matches($text, "(?m)^~x$tag\s*$")).Count | Should -BeGreaterOrEqual 1
+        ([regex]::Matches($text, "(?m)^~q$tag\s*$")).Count | Should -BeGreaterOrEqual 1
         $text | Should -Not -Match '~~x'
     }
 
@@ -182,7 +183,8 @@ Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:
         [IO.File]::WriteAllText($bufferFile, $payload)
         $m = Get-Mark $pane
         Send-Line $pane "stty raw -echo; echo ready-to-paste; head -c 4096 > $file; stty sane; echo; echo paste-done"
-        Wait-Pane $pane 'ready-to-paste' -Mark $m | Out-Null
+        # The output line, not the echoed command line: only then is the remote pty raw (a cooked pty keeps 4095 bytes a line).
+        Wait-Pane $pane '(?m)^ready-to-paste' -Mark $m | Out-Null
         & tmux -L $pane.Socket load-buffer -b eb $bufferFile
         & tmux -L $pane.Socket paste-buffer -d -b eb -t eb
         Wait-Pane $pane '(?m)^paste-done' -Mark $m | Out-Null

@@ -40,6 +40,8 @@ namespace ExecBridge.Cmdlets
         private volatile bool _escaped;
         private volatile bool _terminalGone;
         private volatile Exception? _inputFailure;
+        // Set by the reader loop (new output, exit, failure) and the input thread (escape, failure): the pipeline thread waits on it.
+        private readonly ManualResetEventSlim _wake = new ManualResetEventSlim(false, spinCount: 1);
 
         protected override void ProcessRecord()
         {
@@ -182,12 +184,14 @@ namespace ExecBridge.Cmdlets
             bool finished = false;
             try
             {
+                handle.ChangedCallback = _wake.Set;
                 raw = RawConsole.Enter();
                 input = new Thread(() => InputLoop(client, handle)) { IsBackground = true, Name = "Enter-RemoteShell input" };
                 input.Start();
 
                 while (true)
                 {
+                    _wake.Reset(); // before taking: a change filed from here on sets it again
                     bool done = handle.IsFinished; // read before taking, so nothing that arrives after is skipped
                     foreach (var chunk in handle.TakeUnread()) Show(stdout, ttyName.Push(chunk.Data), screen);
                     if (ttyName.Searching) Show(stdout, ttyName.GiveUpIfLate(), screen);
@@ -218,7 +222,12 @@ namespace ExecBridge.Cmdlets
 
                     try
                     {
-                        WaitQuietly(client.WaitForOutputAsync(handle, TimeSpan.FromMilliseconds(50), StopToken));
+                        // The reader loop sets _wake directly (one thread hop less than awaiting the handle); the client's
+                        // wait, without waiting, still redials a dropped connection and reads back a missing last chunk.
+                        if (!handle.HasUnread) _wake.Wait(50);
+                        if (StopToken.IsCancellationRequested) throw new PipelineStoppedException();
+                        if (handle.HasUnread) continue; // show it first
+                        WaitQuietly(client.WaitForOutputAsync(handle, TimeSpan.Zero, StopToken));
                     }
                     catch (Exception ex) when (IsClientFailure(ex))
                     {
@@ -230,6 +239,7 @@ namespace ExecBridge.Cmdlets
             }
             finally
             {
+                handle.ChangedCallback = null;
                 _stopInput = true;
                 input?.Join(TimeSpan.FromSeconds(2));
                 raw?.Restore();
@@ -327,9 +337,9 @@ namespace ExecBridge.Cmdlets
                     // While a write is in flight, look back often: the next keys go out as soon as it is answered.
                     int n = RawConsole.Read(buffer, inflight != null ? 1 : 50);
                     if (n == 0) continue;
-                    if (n < 0) { _terminalGone = true; return; }
+                    if (n < 0) { _terminalGone = true; _wake.Set(); return; }
                     var send = escape.Push(buffer, n, out bool escaped);
-                    if (escaped) { _escaped = true; return; }
+                    if (escaped) { _escaped = true; _wake.Set(); return; }
                     if (send.Length == 0) continue;
                     if (inflight == null) inflight = WriteAsync(client, handle, send);
                     else pending.Write(send, 0, send.Length);
@@ -337,7 +347,7 @@ namespace ExecBridge.Cmdlets
             }
             catch (Exception ex)
             {
-                if (!_stopInput) _inputFailure = ex;
+                if (!_stopInput) { _inputFailure = ex; _wake.Set(); }
             }
         }
 
