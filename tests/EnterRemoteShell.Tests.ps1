@@ -31,6 +31,7 @@ BeforeAll {
         if ($LASTEXITCODE -ne 0) { throw 'tmux could not start a session.' }
         & tmux -L $socket set-option -t eb history-limit 5000 | Out-Null
         $pane = [pscustomobject]@{ Socket = $socket }
+        $script:LastPane = $pane   # so a failed start below is still cleaned up
         Wait-Pane $pane '(?m)^PS .*>' -TimeoutSec 60 | Out-Null
         Send-Line $pane "Set-PSReadLineOption -HistorySaveStyle SaveNothing -PredictionSource None; Import-Module '$script:Manifest'; Connect-ExecBridge -Uri $Uri -ExecutorId shell | Out-Null; 'connected-' + 'ok'"
         Wait-Pane $pane '(?m)^connected-ok' -TimeoutSec 60 | Out-Null
@@ -91,12 +92,14 @@ BeforeAll {
 
 Describe 'Enter-RemoteShell in a terminal (<Dialect>)' -ForEach $Dialects -Skip:$NoTmux {
     BeforeAll {
+        $pane = $null
         $server = Start-TestExecServer -Version $Version
         $pane = Start-Pane -Uri $server.Uri
         $tag = "$Dialect".ToLowerInvariant()
     }
     AfterAll {
-        Stop-Pane $pane
+        # Each step on its own: a pane that never started must not leave the server running.
+        try { Stop-Pane $(if ($pane) { $pane } else { $script:LastPane }) } catch { }
         $server | Stop-TestExecServer
     }
 
