@@ -21,6 +21,7 @@
         'Send-RemoteInput'
         'Stop-RemoteProcess'
         'Invoke-RemoteCommand'
+        'Enter-RemoteShell'
         'Get-RemoteFile'
         'Set-RemoteFile'
         'Get-RemoteItem'

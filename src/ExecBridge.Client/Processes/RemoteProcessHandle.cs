@@ -230,9 +230,18 @@ namespace ExecBridge.Client.Processes
             Signal();
         }
 
+        /// <summary>
+        /// Called on the thread that filed a change (the reader loop, a failure), synchronously, after the change is visible.
+        /// For a consumer that must wake with the least delay (an interactive session setting an event its thread waits on):
+        /// a waiter of WaitForChangeAsync wakes one thread-pool hop later. Must be quick and must not throw.
+        /// </summary>
+        public Action? ChangedCallback { get => Volatile.Read(ref _changedCallback); set => Volatile.Write(ref _changedCallback, value); }
+        private Action? _changedCallback;
+
         /// <summary>Wakes waiters without a state change, e.g. so they notice a lost connection.</summary>
         internal void Signal()
         {
+            try { Volatile.Read(ref _changedCallback)?.Invoke(); } catch { }
             TaskCompletionSource<bool> old;
             lock (_gate)
             {

@@ -131,7 +131,7 @@ namespace ExecBridge.Client.Rpc
                     // From here on cancellation must not dispose the socket under the WebSocket being returned.
                     registration.Dispose();
                     ct.ThrowIfCancellationRequested();
-                    return CreateOverStream(stream)!;
+                    return CreateOverStream(new QuickAckStream(stream, socket))!;
                 }
                 catch
                 {
