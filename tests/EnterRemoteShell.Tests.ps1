@@ -4,10 +4,7 @@
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Force
-    $script:Dialects = @(
-        @{ Dialect = 'Legacy'; Version = (Get-CodexVersion -Dialect Legacy) }
-        @{ Dialect = 'Current'; Version = (Get-CodexVersion -Dialect Current) }
-    )
+    $script:Dialects = Get-TestDialect
     $script:NoTmux = -not (Get-Command tmux -ErrorAction Ignore)
     if ($script:NoTmux -and (Get-Command apt-get -ErrorAction Ignore)) {
         # The pane tests need a real terminal; tmux is small, so try to install it once.

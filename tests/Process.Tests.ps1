@@ -3,10 +3,7 @@
 
 BeforeDiscovery {
     Import-Module (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Force
-    $script:Dialects = @(
-        @{ Dialect = 'Legacy'; Version = (Get-CodexVersion -Dialect Legacy) }
-        @{ Dialect = 'Current'; Version = (Get-CodexVersion -Dialect Current) }
-    )
+    $script:Dialects = Get-TestDialect
 }
 
 BeforeAll {

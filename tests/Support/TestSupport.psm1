@@ -10,6 +10,11 @@ function Get-ModuleManifestPath {
     if ($env:EXECBRIDGE_MODULE) { $env:EXECBRIDGE_MODULE } else { Join-Path $script:RepoRoot 'out' 'ExecBridge' 'ExecBridge.psd1' }
 }
 
+function Get-TestDialect {
+    # The -ForEach data of a Describe that runs against both dialects.
+    foreach ($d in 'Legacy', 'Current') { @{ Dialect = $d; Version = (Get-CodexVersion -Dialect $d) } }
+}
+
 function Start-TestExecServer {
     <#
     .SYNOPSIS
@@ -156,5 +161,5 @@ function Get-ChildProcessId {
     foreach ($k in $kids) { $k; Get-ChildProcessId -ParentId $k }
 }
 
-Export-ModuleMember -Function Get-ModuleManifestPath, Start-TestExecServer, Stop-TestExecServer, Start-TestGateway,
+Export-ModuleMember -Function Get-ModuleManifestPath, Get-TestDialect, Start-TestExecServer, Stop-TestExecServer, Start-TestGateway,
     Stop-TestGateway, Invoke-ChildPwsh, New-TestFolder, Get-ChildProcessId
