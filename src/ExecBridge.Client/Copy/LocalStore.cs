@@ -102,7 +102,7 @@ namespace ExecBridge.Client.Copy
         public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
     }
 
-    /// <summary>Writes to '&lt;path&gt;.partial-&lt;random&gt;' and renames it into place on commit.</summary>
+    /// <summary>Writes to '.eb-&lt;random&gt;' beside the target (PartialName) and renames it into place on commit.</summary>
     public sealed class LocalFileSink : IFileSink
     {
         private readonly bool _overwrite;
@@ -112,7 +112,7 @@ namespace ExecBridge.Client.Copy
         {
             Location = path;
             _overwrite = overwrite;
-            PartialPath = path + ".partial-" + Guid.NewGuid().ToString("N").Substring(0, 10);
+            PartialPath = PartialName.ForLocal(path);
         }
 
         public string Location { get; }

@@ -116,7 +116,7 @@ namespace ExecBridge.Client.Copy
             CancellationToken ct)
         {
             var started = DateTime.UtcNow;
-            string partial = target + ".partial-" + RandomSuffix();
+            string partial = PartialName.ForRemote(target);
             progress.CurrentItem = srcPath;
             Log($"Relaying '{srcPath}' ({length} bytes) from '{_src.ExecutorId}' to '{_dst.ExecutorId}:{target}' with ticket {ticket.MaskedTicket}.");
             bool committed = false;
@@ -194,7 +194,7 @@ namespace ExecBridge.Client.Copy
             var (files, bytes, bound) = await MeasureTreeAsync(srcDir, ct).ConfigureAwait(false);
             progress.AddPlanned(bytes, files);
             var ticket = await MintAsync(settings, bound, ct).ConfigureAwait(false);
-            string temp = target + ".partial-" + RandomSuffix();
+            string temp = PartialName.ForRemote(target);
             Log($"Relaying folder '{srcDir}' ({files} files, {bytes} bytes) from '{_src.ExecutorId}' to '{_dst.ExecutorId}:{target}' as a tar stream with ticket {ticket.MaskedTicket}.");
             bool done = false;
             long reported = 0;
@@ -554,13 +554,6 @@ namespace ExecBridge.Client.Copy
             catch
             {
             }
-        }
-
-        private static string RandomSuffix()
-        {
-            var b = new byte[6];
-            using (var rng = RandomNumberGenerator.Create()) rng.GetBytes(b);
-            return CopyEngine.ToHex(b);
         }
 
         private void Log(string message) => _log?.LogInformation("{Message}", message);
