@@ -32,6 +32,18 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
+        /// <summary>Largest message accepted from the server (bytes); a bigger one closes the connection with ProtocolViolation.</summary>
+        public int MaxMessageSize { get; set; } = Rpc.RpcConnection.DefaultMaxReceiveBytes;
+
+        /// <summary>Output of one process kept for a reader (bytes); past it the oldest is dropped and reported (OutputLost).</summary>
+        public long MaxOutputBuffer { get; set; } = Processes.RemoteProcessHandle.DefaultMaxUnreadBytes;
+
+        /// <summary>Longest line (characters) emitted as one string; a longer one is emitted in parts of this length.</summary>
+        public int MaxLineLength { get; set; } = DefaultMaxLineLength;
+
+        /// <summary>16 Mi characters (32 MiB as a .NET string): far beyond any text line, well below the ~1 Gi string limit.</summary>
+        public const int DefaultMaxLineLength = 16 * 1024 * 1024;
+
         /// <summary>Bulk calls too complete on the socket reader (RpcConnection.CompleteOnReader); small calls always do.</summary>
         public bool CompleteOnReader { get; set; }
 
@@ -195,8 +207,8 @@ namespace ExecBridge.Client
         /// <summary>A new socket wired to this client's notification and close handlers.</summary>
         private async Task<RpcConnection> OpenAsync(CancellationToken cancellationToken)
         {
-            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
-                .ConfigureAwait(false);
+            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger,
+                Endpoint.MaxMessageSize).ConfigureAwait(false);
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;
             rpc.CompleteOnReader = Endpoint.CompleteOnReader;

@@ -48,6 +48,21 @@ namespace ExecBridge.Cmdlets
         [ValidateRange(1, 86400)]
         public int TimeoutSec { get; set; } = 30;
 
+        /// <summary>Largest message accepted from the executor, in bytes (default 64 MiB); a bigger one closes the connection with ProtocolViolation.</summary>
+        [Parameter]
+        [ValidateRange(1048576, 1073741824)]
+        public int MaxMessageSize { get; set; } = ExecBridge.Client.Rpc.RpcConnection.DefaultMaxReceiveBytes;
+
+        /// <summary>Unread output kept per process, in bytes (default 64 MiB); past it the oldest output is dropped and reported as RemoteOutputLost.</summary>
+        [Parameter]
+        [ValidateRange(65536, 17179869184)]
+        public long MaxOutputBuffer { get; set; } = ExecBridge.Client.Processes.RemoteProcessHandle.DefaultMaxUnreadBytes;
+
+        /// <summary>Longest output or file line emitted as one string, in characters (default 16 Mi); a longer line is emitted in parts of this length.</summary>
+        [Parameter]
+        [ValidateRange(1024, 268435456)]
+        public int MaxLineLength { get; set; } = ExecutorEndpoint.DefaultMaxLineLength;
+
         /// <summary>Replace a connection that already uses this executor id.</summary>
         [Parameter]
         public SwitchParameter Force { get; set; }
@@ -97,6 +112,9 @@ namespace ExecBridge.Cmdlets
                     Kind = kind,
                     RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
                     ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
+                    MaxMessageSize = MaxMessageSize,
+                    MaxOutputBuffer = MaxOutputBuffer,
+                    MaxLineLength = MaxLineLength,
                 };
                 var client = new ExecutorClient(endpoint) { OwnedResource = local };
                 try

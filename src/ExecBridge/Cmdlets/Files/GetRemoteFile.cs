@@ -105,6 +105,8 @@ namespace ExecBridge.Cmdlets.Files
             var queue = new ConcurrentQueue<byte[]>();
             var space = new SemaphoreSlim(8, 8);
             var ready = new SemaphoreSlim(0, int.MaxValue);
+            // Cancelled when the pipeline side stops early (a limit below), so the reader never waits for space for ever.
+            using var reading = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
             var task = Task.Run(async () =>
             {
                 try
@@ -114,7 +116,7 @@ namespace ExecBridge.Cmdlets.Files
                         await space.WaitAsync(ct).ConfigureAwait(false);
                         queue.Enqueue(chunk.ToArray());
                         ready.Release();
-                    }, StopToken).ConfigureAwait(false);
+                    }, reading.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -125,15 +127,38 @@ namespace ExecBridge.Cmdlets.Files
             var encoding = ResolveEncoding(Encoding);
             var decoder = encoding.GetDecoder();
             var bytes = AsByteStream ? new MemoryStream() : null;
-            var text = new StringBuilder();
+            var raw = Raw ? new StringBuilder() : null;
+            var lines = new LineAssembler(client.Endpoint.MaxLineLength);
+            char[] chars = Array.Empty<char>();
             bool first = true;
+            try
+            {
+                ReadChunks();
+            }
+            catch
+            {
+                reading.Cancel();
+                _ = task.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                throw;
+            }
+            FlushLog();
+            Await(task);
+            Finish();
+
+            void ReadChunks()
+            {
             while (true)
             {
                 while (!ready.Wait(100)) FlushLog();
                 // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
                 if (!queue.TryDequeue(out var chunk)) break;
                 space.Release();
-                if (bytes != null) { bytes.Write(chunk, 0, chunk.Length); continue; }
+                if (bytes != null)
+                {
+                    if (bytes.Length + chunk.Length > MaxWholeBytes) throw TooBig(remotePath, "-AsByteStream", $"{MaxWholeBytes} bytes");
+                    bytes.Write(chunk, 0, chunk.Length);
+                    continue;
+                }
                 int start = 0;
                 if (first)
                 {
@@ -141,13 +166,20 @@ namespace ExecBridge.Cmdlets.Files
                     var preamble = encoding.GetPreamble();
                     if (preamble.Length > 0 && chunk.Length >= preamble.Length && chunk.AsSpan(0, preamble.Length).SequenceEqual(preamble)) start = preamble.Length;
                 }
-                var chars = new char[decoder.GetCharCount(chunk, start, chunk.Length - start, false)];
+                int needed = decoder.GetCharCount(chunk, start, chunk.Length - start, false);
+                if (chars.Length < needed) chars = new char[needed];
                 int n = decoder.GetChars(chunk, start, chunk.Length - start, chars, 0, false);
-                text.Append(chars, 0, n);
-                if (!Raw) EmitLines(text, final: false);
+                if (raw != null)
+                {
+                    if (raw.Length + n > MaxRawChars) throw TooBig(remotePath, "-Raw", $"{MaxRawChars} characters");
+                    raw.Append(chars, 0, n);
+                }
+                else lines.Push(chars, 0, n, EmitLine);
             }
-            FlushLog();
-            Await(task);
+            }
+
+            void Finish()
+            {
             if (bytes != null)
             {
                 WriteObject(bytes.ToArray(), false);
@@ -155,29 +187,28 @@ namespace ExecBridge.Cmdlets.Files
             }
             var tail = new char[decoder.GetCharCount(Array.Empty<byte>(), 0, 0, true)];
             decoder.GetChars(Array.Empty<byte>(), 0, 0, tail, 0, true);
-            text.Append(tail);
-            if (Raw) WriteObject(text.ToString());
-            else EmitLines(text, final: true);
+            if (raw != null)
+            {
+                raw.Append(tail);
+                WriteObject(raw.ToString());
+                return;
+            }
+            lines.Push(tail, 0, tail.Length, EmitLine);
+            var rest = lines.Finish();
+            if (rest != null) WriteObject(rest);
+            }
         }
 
-        /// <summary>Writes complete lines ("\n" or "\r\n") and keeps the unfinished rest.</summary>
-        private void EmitLines(StringBuilder text, bool final)
-        {
-            int start = 0;
-            var s = text.ToString();
-            for (int i = 0; i < s.Length; i++)
-            {
-                if (s[i] != '\n') continue;
-                int end = i > start && s[i - 1] == '\r' ? i - 1 : i;
-                WriteObject(s.Substring(start, end - start));
-                start = i + 1;
-            }
-            text.Remove(0, start);
-            if (final && text.Length > 0)
-            {
-                WriteObject(text.ToString());
-                text.Clear();
-            }
-        }
+        private void EmitLine(string line) => WriteObject(line);
+
+        /// <summary>-Raw is one string: bounded well below .NET's ~1 Gi character limit, so it fails clearly instead of OutOfMemory.</summary>
+        private const int MaxRawChars = 256 * 1024 * 1024;
+
+        /// <summary>-AsByteStream is one byte[]: bounded below the 2 GiB array limit.</summary>
+        private const long MaxWholeBytes = 1L << 30;
+
+        private ExecBridgeException TooBig(string path, string how, string limit) =>
+            new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
+                $"'{path}' is too large to return as one object with {how} (limit {limit}); read it as lines, or stream it to a local file with -Destination.");
     }
 }
