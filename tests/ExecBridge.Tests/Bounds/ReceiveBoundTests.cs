@@ -75,3 +75,59 @@ namespace ExecBridge.Tests.Bounds
         }
     }
 }
+
+namespace ExecBridge.Tests.Bounds
+{
+    using System.IO;
+    using System.Net;
+    using System.Net.Http;
+    using ExecBridge.Client.Relay;
+
+    /// <summary>Issue #16 item 1: the relay API's answer is bounded too (a gateway answering without end must not fill memory).</summary>
+    public sealed class RelayBodyBoundTests
+    {
+        /// <summary>Answers every request with 'status' and an endless stream of bytes (no Content-Length).</summary>
+        private sealed class EndlessHandler : HttpMessageHandler
+        {
+            public long Served;
+            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct) =>
+                Task.FromResult(new HttpResponseMessage(HttpStatusCode.Created) { Content = new StreamContent(new Endless(this)) });
+
+            private sealed class Endless : Stream
+            {
+                private readonly EndlessHandler _owner;
+                public Endless(EndlessHandler owner) { _owner = owner; }
+                public override int Read(byte[] buffer, int offset, int count)
+                {
+                    buffer.AsSpan(offset, count).Fill((byte)'x');
+                    _owner.Served += count;
+                    return count;
+                }
+                public override bool CanRead => true;
+                public override bool CanSeek => false;
+                public override bool CanWrite => false;
+                public override long Length => throw new NotSupportedException();
+                public override long Position { get => 0; set => throw new NotSupportedException(); }
+                public override void Flush() { }
+                public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+                public override void SetLength(long value) => throw new NotSupportedException();
+                public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+            }
+        }
+
+        [Fact]
+        public async Task An_endless_relay_API_answer_is_refused_at_the_bound_with_ProtocolViolation()
+        {
+            var handler = new EndlessHandler();
+            using var api = new RelayApiClient(new RelaySettings(new Uri("http://gateway.invalid/"), "ws-1", "s3cret-value"), handler);
+            var create = api.CreateTicketAsync("a", "b", TimeSpan.FromMinutes(1), 1024, CancellationToken.None);
+            var finished = await Task.WhenAny(create, Task.Delay(TimeSpan.FromSeconds(20)));
+            Assert.Same(create, finished);
+            var ex = await Assert.ThrowsAsync<RelayApiException>(() => create);
+            Assert.Equal(ExecBridgeErrorKind.ProtocolViolation, ex.Kind);
+            Assert.Contains("1048576", ex.Message);
+            Assert.DoesNotContain("s3cret", ex.Message);
+            Assert.InRange(handler.Served, 1, 8L * 1024 * 1024);
+        }
+    }
+}
