@@ -350,6 +350,15 @@ namespace ExecBridge.Client.Rpc
                 message.Dispose();
                 throw new RemoteErrorException(method, code, text);
             }
+            // Every exec-server method answers with an object ({} when there is nothing to say, notes §8): a missing,
+            // null or scalar result is a broken answer, never a success.
+            var kind = message.Root.TryGetProperty("result", out var result) ? result.ValueKind : JsonValueKind.Undefined;
+            if (kind != JsonValueKind.Object)
+            {
+                message.Dispose();
+                throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                    $"The executor answered {method} with {(kind == JsonValueKind.Undefined ? "neither a result nor an error" : "a result that is " + kind.ToString().ToLowerInvariant() + ", not an object")}.");
+            }
             return message;
         }
 

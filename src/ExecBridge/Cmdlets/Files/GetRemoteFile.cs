@@ -83,7 +83,7 @@ namespace ExecBridge.Cmdlets.Files
 
         private void Download(ExecutorClient client, string remotePath)
         {
-            var local = GetUnresolvedProviderPathFromPSPath(Destination);
+            var local = ResolveLocalPath(Destination!);
             if (System.IO.Directory.Exists(local)) local = System.IO.Path.Combine(local, Client.Files.RemotePath.GetName(remotePath));
             var progress = new TransferProgress();
             var source = new RemoteFileSource(client, remotePath, Offset, SliceLength);
@@ -96,7 +96,8 @@ namespace ExecBridge.Cmdlets.Files
                 return await CopyEngine.CopyFileAsync(source, client.ExecutorId, sink, "local", progress, StopToken).ConfigureAwait(false);
             });
             RunTransfer(task, progress, $"Downloading {remotePath} from {client.ExecutorId}");
-            if (PassThru) WriteObject(new RemoteCopyResult(task.Result));
+            var result = Await(task);
+            if (PassThru) WriteObject(new RemoteCopyResult(result));
         }
 
         private void EmitContent(ExecutorClient client, string remotePath)
