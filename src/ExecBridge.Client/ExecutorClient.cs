@@ -180,9 +180,14 @@ namespace ExecBridge.Client
                 using (init)
                 {
                     var result = init.Result;
-                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("sessionId", out var sid))
+                    if (result.TryGetProperty("sessionId", out var sid))
+                    {
+                        if (sid.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(sid.GetString()))
+                            throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                                $"The executor at {AuthenticationFailedException.SafeUri(Endpoint.Uri)} answered initialize with a sessionId that is {sid.ValueKind.ToString().ToLowerInvariant()}, not a string.");
                         SessionId = sid.GetString();
-                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("environmentInfo", out var envInfo))
+                    }
+                    if (result.TryGetProperty("environmentInfo", out var envInfo))
                         ReadEnvironmentInfo(envInfo);
                 }
                 await rpc.NotifyAsync("initialized", cancellationToken).ConfigureAwait(false);
@@ -207,8 +212,20 @@ namespace ExecBridge.Client
         /// <summary>A new socket wired to this client's notification and close handlers.</summary>
         private async Task<RpcConnection> OpenAsync(CancellationToken cancellationToken)
         {
-            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger,
-                Endpoint.MaxMessageSize).ConfigureAwait(false);
+            RpcConnection rpc;
+            try
+            {
+                rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger,
+                    Endpoint.MaxMessageSize).ConfigureAwait(false);
+            }
+            catch (AuthenticationFailedException ex) when (Endpoint.Kind == "Gateway")
+            {
+                // Through a gateway the refusal is the gateway's (the executor never saw the request).
+                var gateway = new Uri(Endpoint.Uri.GetLeftPart(UriPartial.Authority));
+                throw new AuthenticationFailedException(
+                    $"The gateway at {AuthenticationFailedException.SafeUri(gateway)} refused the credentials for executor '{ExecutorId}' (HTTP {ex.StatusCode}).",
+                    ex.StatusCode, ex);
+            }
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;
             rpc.CompleteOnReader = Endpoint.CompleteOnReader;
@@ -324,6 +341,12 @@ namespace ExecBridge.Client
                 {
                     MarkUnsupported(method);
                     throw;
+                }
+                catch (ExecBridgeException ex) when (attempt > 0 && ex.Kind == ExecBridgeErrorKind.Timeout && total != Timeout.InfiniteTimeSpan)
+                {
+                    // The resent call had only what was left of the deadline: the caller's limit is what to report.
+                    throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                        $"The executor did not answer {method} within {total.TotalSeconds:0.###} s (the connection was lost, redialed and the request sent again).", ex);
                 }
                 catch (ExecBridgeException ex) when (attempt == 0 && ex.Kind == ExecBridgeErrorKind.ConnectionLost
                                                      && (ex is RequestNotSentException || IsReadOnly(method))

@@ -172,6 +172,20 @@ namespace ExecBridge.Client.Copy
                 Log($"Relayed '{srcPath}' -> '{target}': {length} bytes, SHA-256 {srcHashResult}.");
                 return new CopyResult(srcPath, _src.ExecutorId, target, _dst.ExecutorId, false, length, srcHashResult, DateTime.UtcNow - started);
             }
+            catch (ExecBridgeException ex) when (ex is RelayTransferException || ex.Kind == ExecBridgeErrorKind.IntegrityCheckFailed)
+            {
+                progress.AddBytes(-reported);
+                // The ticket allows exactly the size read beforehand: a source that grew meanwhile is cut by the relay,
+                // and curl only sees an empty reply (exit 52). Name that cause instead.
+                long? now = null;
+                try { now = (await _src.TryGetMetadataAsync(srcPath, CancellationToken.None).ConfigureAwait(false))?.Length; } catch { }
+                if (now != null && now.Value != length)
+                    throw new RelayTransferException(
+                        $"'{srcPath}' on executor '{_src.ExecutorId}' changed size during the relay copy ({length} bytes when it started, {now.Value} now); "
+                        + "the relay carries only the bytes its ticket was made for, so the transfer was cut. The destination was left untouched.",
+                        (ex as RelayTransferException)?.HttpStatus, (ex as RelayTransferException)?.CurlExit ?? 0);
+                throw;
+            }
             catch
             {
                 progress.AddBytes(-reported);
