@@ -15,8 +15,6 @@ namespace ExecBridge.Client
     {
         private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-        public IEnumerable<RemoteProcessHandle> Processes => _processes.Values;
-
         /// <summary>Called on the reader thread: decode and file the chunk, nothing more.</summary>
         private void OnNotification(string method, JsonElement p)
         {
@@ -79,6 +77,7 @@ namespace ExecBridge.Client
                 foreach (var pair in spec.Environment) env[pair.Key] = pair.Value;
             var cwd = RemotePath.ToWire(spec.WorkingDirectory ?? Cwd ?? HomeDirectory ?? "/", PathStyle);
 
+            SweepProcessTable();
             var processId = NewProcessId();
             var handle = new RemoteProcessHandle(this, processId);
             // Registered before the request so no notification can arrive for an unknown id.
@@ -326,8 +325,5 @@ namespace ExecBridge.Client
             handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
             _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);
         }
-
-        /// <summary>Forgets a finished process so its buffer can be collected.</summary>
-        public void Forget(RemoteProcessHandle handle) => _processes.TryRemove(handle.ProcessId, out _);
     }
 }

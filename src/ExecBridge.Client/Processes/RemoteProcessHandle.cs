@@ -81,6 +81,13 @@ namespace ExecBridge.Client.Processes
         public bool HasUnread { get { lock (_gate) return _unread.Count > 0; } }
 
         /// <summary>
+        /// Set by the consumer once it has emitted everything, the end included: the process may then be forgotten
+        /// when nobody holds it any more.
+        /// </summary>
+        public bool Delivered { get => Volatile.Read(ref _delivered); set => Volatile.Write(ref _delivered, value); }
+        private bool _delivered;
+
+        /// <summary>
         /// Set once the server confirmed process/start. Until then a reconnect neither reads the process back nor fails
         /// it: the start itself is resent, and the server may never have heard of the id.
         /// </summary>

@@ -33,6 +33,7 @@ namespace ExecBridge.Infrastructure
                 process.FailureReported = true;
                 error(handle.Failure);
             }
+            handle.Delivered = true;
             return true;
         }
     }

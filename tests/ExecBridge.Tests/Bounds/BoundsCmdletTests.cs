@@ -99,6 +99,38 @@ namespace ExecBridge.Tests.Bounds
             Assert.Equal(new object[] { 16 * 1024 * 1024, 4 * 1024 * 1024, 4 }, r.Output.Select(o => o.BaseObject).ToArray());
         }
 
+        // ---- item 7: the process table ------------------------------------------------------------------------
+
+        /// <summary>
+        /// Start + receive in a loop: ended, delivered processes nobody holds are forgotten, the one still held stays
+        /// listed. 150 calls in CI; EXECBRIDGE_SOAK_CALLS=20000 runs the long soak (and prints the managed heap).
+        /// </summary>
+        [Fact]
+        public void Ended_delivered_processes_nobody_holds_are_forgotten()
+        {
+            int calls = int.TryParse(Environment.GetEnvironmentVariable("EXECBRIDGE_SOAK_CALLS"), out var n) && n > 0 ? n : 150;
+            var r = Ps.Run(@"
+                Connect-ExecBridge -Uri $args[0] -ExecutorId soak | Out-Null
+                try {
+                    $heap = @()
+                    for ($i = 1; $i -le $args[1]; $i++) {
+                        $p = Start-RemoteProcess -ExecutorId soak -Command 'echo x'
+                        if ((Receive-RemoteOutput -Process $p -Wait).Line -ne 'x') { throw ""call $i lost its output"" }
+                        if ($i % [Math]::Max(1, [int]($args[1] / 4)) -eq 0) { [GC]::Collect(); [GC]::WaitForPendingFinalizers(); $heap += [GC]::GetTotalMemory($true) }
+                    }
+                    $kept = $p
+                    [GC]::Collect(); [GC]::WaitForPendingFinalizers(); [GC]::Collect()
+                    $q = Start-RemoteProcess -ExecutorId soak -Command 'true'; Receive-RemoteOutput -Process $q -Wait | Out-Null
+                    @(Get-RemoteProcess -ExecutorId soak).Count
+                    @(Get-RemoteProcess -ExecutorId soak | Where-Object ProcessId -eq $kept.ProcessId).Count
+                    $heap -join ','
+                } finally { Disconnect-ExecBridge -ExecutorId soak }", _f.Servers.Current.Uri, calls).AssertOk();
+            int listed = (int)r.Output[0].BaseObject;
+            Assert.InRange(listed, 1, 3);              // $kept, $q (and at most one not yet collected)
+            Assert.Equal(1, (int)r.Output[1].BaseObject); // still held: still listed
+            Console.WriteLine($"process table soak: {calls} calls, {listed} listed at the end, managed heap after each quarter: {r.Output[2]}");
+        }
+
         // ---- item 6: names up to NAME_MAX ------------------------------------------------------------------------
 
         [Theory]
