@@ -182,7 +182,7 @@ namespace ExecBridge.Client
                     var result = init.Result;
                     if (result.TryGetProperty("sessionId", out var sid))
                     {
-                        if (sid.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(sid.GetString()))
+                        if (string.IsNullOrEmpty(JsonText.TryString(sid)))
                             throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
                                 $"The executor at {AuthenticationFailedException.SafeUri(Endpoint.Uri)} answered initialize with a sessionId that is {sid.ValueKind.ToString().ToLowerInvariant()}, not a string.");
                         SessionId = sid.GetString();
@@ -245,13 +245,13 @@ namespace ExecBridge.Client
             if (info.ValueKind != JsonValueKind.Object) return;
             if (info.TryGetProperty("shell", out var shell) && shell.ValueKind == JsonValueKind.Object
                 && shell.TryGetProperty("path", out var sp) && sp.ValueKind == JsonValueKind.String)
-                Shell = sp.GetString();
+                Shell = JsonText.TryString(sp);
             if (info.TryGetProperty("cwd", out var cwd) && cwd.ValueKind == JsonValueKind.String)
                 Cwd = RemotePath.FromWire(cwd.GetString()!);
             if (info.TryGetProperty("executorVersion", out var v) && v.ValueKind == JsonValueKind.String)
-                ServerVersion = v.GetString();
+                ServerVersion = JsonText.TryString(v);
             if (info.TryGetProperty("platformOs", out var os) && os.ValueKind == JsonValueKind.String)
-                Platform = os.GetString();
+                Platform = JsonText.TryString(os);
             if (info.TryGetProperty("userHomeDir", out var home) && home.ValueKind == JsonValueKind.String)
                 HomeDirectory = RemotePath.FromWire(home.GetString()!);
             if (info.TryGetProperty("prependPathDirs", out var dirs) && dirs.ValueKind == JsonValueKind.Array)

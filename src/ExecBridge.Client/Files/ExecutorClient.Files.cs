@@ -9,6 +9,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using ExecBridge.Client.Files;
 using ExecBridge.Client.Processes;
+using ExecBridge.Client.Rpc;
 
 namespace ExecBridge.Client
 {
@@ -148,7 +149,7 @@ namespace ExecBridge.Client
                     foreach (var e in entries.EnumerateArray())
                     {
                         if (e.ValueKind != JsonValueKind.Object) continue;
-                        var name = e.TryGetProperty("fileName", out var fn) && fn.ValueKind == JsonValueKind.String ? fn.GetString() : null;
+                        var name = e.TryGetProperty("fileName", out var fn) ? JsonText.TryString(fn) : null;
                         if (string.IsNullOrEmpty(name)) continue;
                         list.Add(new RemoteDirectoryEntry(name!,
                             e.TryGetProperty("isDirectory", out var d) && d.ValueKind == JsonValueKind.True,

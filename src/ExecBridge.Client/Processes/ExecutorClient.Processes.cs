@@ -149,7 +149,7 @@ namespace ExecBridge.Client
                 w.WriteEndObject();
             }, cancellationToken).ConfigureAwait(false);
             var r = response.Result;
-            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? st.GetString() ?? "accepted" : "accepted";
+            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? JsonText.TryString(st) ?? "accepted" : "accepted";
         }
 
         /// <summary>Best-effort cleanup of a process being abandoned: at most 5 s, never throws.</summary>

@@ -346,7 +346,7 @@ namespace ExecBridge.Client.Rpc
             {
                 // A code outside Int32 (hostile or broken server) must not turn into a FormatException.
                 int code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var ci) ? ci : 0;
-                string text = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? "" : "";
+                string text = error.TryGetProperty("message", out var m) ? JsonText.TryString(m) ?? "" : "";
                 message.Dispose();
                 throw new RemoteErrorException(method, code, text);
             }
