@@ -125,16 +125,17 @@ namespace ExecBridge.Cmdlets.Files
                 }
             });
 
-            var encoding = ResolveEncoding(Encoding);
-            var decoder = encoding.GetDecoder();
-            var bytes = AsByteStream ? new MemoryStream() : null;
-            var raw = Raw ? new StringBuilder() : null;
-            var lines = new LineAssembler(client.Endpoint.MaxLineLength);
-            char[] chars = Array.Empty<char>();
-            bool first = true;
+            var content = new ContentDecoder(ResolveEncoding(Encoding), AsByteStream, Raw, client.Endpoint.MaxLineLength, remotePath);
             try
             {
-                ReadChunks();
+                while (true)
+                {
+                    while (!ready.Wait(100)) FlushLog();
+                    // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
+                    if (!queue.TryDequeue(out var chunk)) break;
+                    space.Release();
+                    content.Add(chunk, Emit);
+                }
             }
             catch
             {
@@ -144,72 +145,9 @@ namespace ExecBridge.Cmdlets.Files
             }
             FlushLog();
             Await(task);
-            Finish();
-
-            void ReadChunks()
-            {
-            while (true)
-            {
-                while (!ready.Wait(100)) FlushLog();
-                // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
-                if (!queue.TryDequeue(out var chunk)) break;
-                space.Release();
-                if (bytes != null)
-                {
-                    if (bytes.Length + chunk.Length > MaxWholeBytes) throw TooBig(remotePath, "-AsByteStream", $"{MaxWholeBytes} bytes");
-                    bytes.Write(chunk, 0, chunk.Length);
-                    continue;
-                }
-                int start = 0;
-                if (first)
-                {
-                    first = false;
-                    var preamble = encoding.GetPreamble();
-                    if (preamble.Length > 0 && chunk.Length >= preamble.Length && chunk.AsSpan(0, preamble.Length).SequenceEqual(preamble)) start = preamble.Length;
-                }
-                int needed = decoder.GetCharCount(chunk, start, chunk.Length - start, false);
-                if (chars.Length < needed) chars = new char[needed];
-                int n = decoder.GetChars(chunk, start, chunk.Length - start, chars, 0, false);
-                if (raw != null)
-                {
-                    if (raw.Length + n > MaxRawChars) throw TooBig(remotePath, "-Raw", $"{MaxRawChars} characters");
-                    raw.Append(chars, 0, n);
-                }
-                else lines.Push(chars, 0, n, EmitLine);
-            }
-            }
-
-            void Finish()
-            {
-            if (bytes != null)
-            {
-                WriteObject(bytes.ToArray(), false);
-                return;
-            }
-            var tail = new char[decoder.GetCharCount(Array.Empty<byte>(), 0, 0, true)];
-            decoder.GetChars(Array.Empty<byte>(), 0, 0, tail, 0, true);
-            if (raw != null)
-            {
-                raw.Append(tail);
-                WriteObject(raw.ToString());
-                return;
-            }
-            lines.Push(tail, 0, tail.Length, EmitLine);
-            var rest = lines.Finish();
-            if (rest != null) WriteObject(rest);
-            }
+            content.Finish(Emit);
         }
 
-        private void EmitLine(string line) => WriteObject(line);
-
-        /// <summary>-Raw is one string: bounded well below .NET's ~1 Gi character limit, so it fails clearly instead of OutOfMemory.</summary>
-        private const int MaxRawChars = 256 * 1024 * 1024;
-
-        /// <summary>-AsByteStream is one byte[]: bounded below the 2 GiB array limit.</summary>
-        private const long MaxWholeBytes = 1L << 30;
-
-        private ExecBridgeException TooBig(string path, string how, string limit) =>
-            new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument,
-                $"'{path}' is too large to return as one object with {how} (limit {limit}); read it as lines, or stream it to a local file with -Destination.");
+        private void Emit(object item) => WriteObject(item, false);
     }
 }
