@@ -26,9 +26,6 @@ namespace ExecBridge.Client
             }
         }
 
-        /// <summary>How many processes the table holds strongly and weakly (for tests and soak measurements).</summary>
-        public (int Held, int Weak) ProcessTableSize => (_processes.Count, _ended.Count);
-
         /// <summary>Forgets a finished process so its buffer can be collected.</summary>
         public void Forget(RemoteProcessHandle handle)
         {
