@@ -25,6 +25,10 @@ namespace ExecBridge.Client
         LocalPathNotFound,
         /// <summary>No relay settings in this session (Set-ExecBridgeRelay) while a relay was required.</summary>
         RelayNotConfigured,
+        /// <summary>A local file could not be read or written (disk full, I/O error).</summary>
+        LocalIOError,
+        /// <summary>The local file system refused access.</summary>
+        LocalPermissionDenied,
     }
 
     /// <summary>Base of every failure the client reports. Messages never contain tokens or tickets.</summary>
@@ -82,6 +86,13 @@ namespace ExecBridge.Client
         public AuthenticationFailedException(Uri uri, int statusCode, Exception? inner = null)
             : base(ExecBridgeErrorKind.AuthenticationFailed,
                    $"The executor at {SafeUri(uri)} refused the credentials (HTTP {statusCode}).", inner)
+        {
+            StatusCode = statusCode;
+        }
+
+        /// <summary>The same refusal by a gateway: the message names the gateway and the executor it was asked for.</summary>
+        public AuthenticationFailedException(string message, int statusCode, Exception? inner = null)
+            : base(ExecBridgeErrorKind.AuthenticationFailed, message, inner)
         {
             StatusCode = statusCode;
         }

@@ -32,6 +32,18 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
+        /// <summary>Largest message accepted from the server (bytes); a bigger one closes the connection with ProtocolViolation.</summary>
+        public int MaxMessageSize { get; set; } = Rpc.RpcConnection.DefaultMaxReceiveBytes;
+
+        /// <summary>Output of one process kept for a reader (bytes); past it the oldest is dropped and reported (OutputLost).</summary>
+        public long MaxOutputBuffer { get; set; } = Processes.RemoteProcessHandle.DefaultMaxUnreadBytes;
+
+        /// <summary>Longest line (characters) emitted as one string; a longer one is emitted in parts of this length.</summary>
+        public int MaxLineLength { get; set; } = DefaultMaxLineLength;
+
+        /// <summary>16 Mi characters (32 MiB as a .NET string): far beyond any text line, well below the ~1 Gi string limit.</summary>
+        public const int DefaultMaxLineLength = 16 * 1024 * 1024;
+
         /// <summary>Bulk calls too complete on the socket reader (RpcConnection.CompleteOnReader); small calls always do.</summary>
         public bool CompleteOnReader { get; set; }
 
@@ -168,9 +180,14 @@ namespace ExecBridge.Client
                 using (init)
                 {
                     var result = init.Result;
-                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("sessionId", out var sid))
+                    if (result.TryGetProperty("sessionId", out var sid))
+                    {
+                        if (string.IsNullOrEmpty(JsonText.TryString(sid)))
+                            throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                                $"The executor at {AuthenticationFailedException.SafeUri(Endpoint.Uri)} answered initialize with a sessionId that is {sid.ValueKind.ToString().ToLowerInvariant()}, not a string.");
                         SessionId = sid.GetString();
-                    if (result.ValueKind == JsonValueKind.Object && result.TryGetProperty("environmentInfo", out var envInfo))
+                    }
+                    if (result.TryGetProperty("environmentInfo", out var envInfo))
                         ReadEnvironmentInfo(envInfo);
                 }
                 await rpc.NotifyAsync("initialized", cancellationToken).ConfigureAwait(false);
@@ -195,8 +212,20 @@ namespace ExecBridge.Client
         /// <summary>A new socket wired to this client's notification and close handlers.</summary>
         private async Task<RpcConnection> OpenAsync(CancellationToken cancellationToken)
         {
-            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
-                .ConfigureAwait(false);
+            RpcConnection rpc;
+            try
+            {
+                rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger,
+                    Endpoint.MaxMessageSize).ConfigureAwait(false);
+            }
+            catch (AuthenticationFailedException ex) when (Endpoint.Kind == "Gateway")
+            {
+                // Through a gateway the refusal is the gateway's (the executor never saw the request).
+                var gateway = new Uri(Endpoint.Uri.GetLeftPart(UriPartial.Authority));
+                throw new AuthenticationFailedException(
+                    $"The gateway at {AuthenticationFailedException.SafeUri(gateway)} refused the credentials for executor '{ExecutorId}' (HTTP {ex.StatusCode}).",
+                    ex.StatusCode, ex);
+            }
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;
             rpc.CompleteOnReader = Endpoint.CompleteOnReader;
@@ -216,13 +245,13 @@ namespace ExecBridge.Client
             if (info.ValueKind != JsonValueKind.Object) return;
             if (info.TryGetProperty("shell", out var shell) && shell.ValueKind == JsonValueKind.Object
                 && shell.TryGetProperty("path", out var sp) && sp.ValueKind == JsonValueKind.String)
-                Shell = sp.GetString();
+                Shell = JsonText.TryString(sp);
             if (info.TryGetProperty("cwd", out var cwd) && cwd.ValueKind == JsonValueKind.String)
                 Cwd = RemotePath.FromWire(cwd.GetString()!);
             if (info.TryGetProperty("executorVersion", out var v) && v.ValueKind == JsonValueKind.String)
-                ServerVersion = v.GetString();
+                ServerVersion = JsonText.TryString(v);
             if (info.TryGetProperty("platformOs", out var os) && os.ValueKind == JsonValueKind.String)
-                Platform = os.GetString();
+                Platform = JsonText.TryString(os);
             if (info.TryGetProperty("userHomeDir", out var home) && home.ValueKind == JsonValueKind.String)
                 HomeDirectory = RemotePath.FromWire(home.GetString()!);
             if (info.TryGetProperty("prependPathDirs", out var dirs) && dirs.ValueKind == JsonValueKind.Array)
@@ -312,6 +341,12 @@ namespace ExecBridge.Client
                 {
                     MarkUnsupported(method);
                     throw;
+                }
+                catch (ExecBridgeException ex) when (attempt > 0 && ex.Kind == ExecBridgeErrorKind.Timeout && total != Timeout.InfiniteTimeSpan)
+                {
+                    // The resent call had only what was left of the deadline: the caller's limit is what to report.
+                    throw new ExecBridgeException(ExecBridgeErrorKind.Timeout,
+                        $"The executor did not answer {method} within {total.TotalSeconds:0.###} s (the connection was lost, redialed and the request sent again).", ex);
                 }
                 catch (ExecBridgeException ex) when (attempt == 0 && ex.Kind == ExecBridgeErrorKind.ConnectionLost
                                                      && (ex is RequestNotSentException || IsReadOnly(method))

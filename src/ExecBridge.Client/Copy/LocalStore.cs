@@ -4,6 +4,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -19,23 +20,50 @@ namespace ExecBridge.Client.Copy
 
         public Task<StoreItem?> GetItemAsync(string path, CancellationToken ct)
         {
-            if (Directory.Exists(path)) return Task.FromResult<StoreItem?>(new StoreItem(path, GetName(path), true, null));
+            try
+            {
+                return Task.FromResult(GetItem(path));
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, path, "inspect");
+            }
+        }
+
+        private static StoreItem? GetItem(string path)
+        {
+            if (path.IndexOf('\0') >= 0) throw new ArgumentException("The path contains a NUL character.");
+            if (Directory.Exists(path)) return new StoreItem(path, Instance.GetName(path), true, null);
             var fi = new FileInfo(path);
-            return Task.FromResult<StoreItem?>(fi.Exists ? new StoreItem(path, fi.Name, false, fi.Length) : null);
+            return fi.Exists ? new StoreItem(path, fi.Name, false, fi.Length) : null;
         }
 
         public Task<IReadOnlyList<StoreItem>> ListAsync(string directory, CancellationToken ct)
         {
-            var di = new DirectoryInfo(directory);
-            IReadOnlyList<StoreItem> list = di.EnumerateFileSystemInfos()
-                .Select(i => i is DirectoryInfo d ? new StoreItem(d.FullName, d.Name, true, null) : new StoreItem(i.FullName, i.Name, false, ((FileInfo)i).Length))
-                .OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
-            return Task.FromResult(list);
+            try
+            {
+                var di = new DirectoryInfo(directory);
+                IReadOnlyList<StoreItem> list = di.EnumerateFileSystemInfos()
+                    .Select(i => i is DirectoryInfo d ? new StoreItem(d.FullName, d.Name, true, null) : new StoreItem(i.FullName, i.Name, false, ((FileInfo)i).Length))
+                    .OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
+                return Task.FromResult(list);
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, directory, "list");
+            }
         }
 
         public Task CreateDirectoryAsync(string path, CancellationToken ct)
         {
-            Directory.CreateDirectory(path);
+            try
+            {
+                Directory.CreateDirectory(path);
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, path, "create");
+            }
             return Task.CompletedTask;
         }
 
@@ -66,13 +94,26 @@ namespace ExecBridge.Client.Copy
 
         public Task<long> OpenAsync(CancellationToken ct)
         {
+            try
+            {
+                return Task.FromResult(Open());
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, Location, "read");
+            }
+        }
+
+        private long Open()
+        {
+            if (Location.IndexOf('\0') >= 0) throw new ArgumentException("The path contains a NUL character.");
             if (Directory.Exists(Location))
                 throw new ExecBridgeException(ExecBridgeErrorKind.InvalidArgument, $"Local path '{Location}' is a folder; use -Recurse to copy folders.");
             var fi = new FileInfo(Location);
             if (!fi.Exists) throw new ExecBridgeException(ExecBridgeErrorKind.LocalPathNotFound, $"Local file '{Location}' does not exist.");
             long available = Math.Max(0, fi.Length - _offset);
             _count = _length == null ? available : Math.Min(available, _length.Value);
-            return Task.FromResult(_count);
+            return _count;
         }
 
         public async Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
@@ -80,12 +121,29 @@ namespace ExecBridge.Client.Copy
             var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
             try
             {
-                using var fs = new FileStream(Location, FileMode.Open, FileAccess.Read, FileShare.Read, 1, useAsync: true);
-                fs.Position = _offset;
+                FileStream fs;
+                try
+                {
+                    fs = new FileStream(Location, FileMode.Open, FileAccess.Read, FileShare.Read, 1, useAsync: true);
+                    fs.Position = _offset;
+                }
+                catch (Exception ex) when (LocalErrors.IsLocal(ex))
+                {
+                    throw LocalErrors.Translate(ex, Location, "read");
+                }
+                using var _ = fs;
                 long left = _count, total = 0;
                 while (left > 0)
                 {
-                    int n = await fs.ReadAsync(buffer, 0, (int)Math.Min(ChunkSize, left), ct).ConfigureAwait(false);
+                    int n;
+                    try
+                    {
+                        n = await fs.ReadAsync(buffer, 0, (int)Math.Min(ChunkSize, left), ct).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (LocalErrors.IsLocal(ex))
+                    {
+                        throw LocalErrors.Translate(ex, Location, "read");
+                    }
                     if (n == 0) break;
                     await sink(new ReadOnlyMemory<byte>(buffer, 0, n), ct).ConfigureAwait(false);
                     left -= n;
@@ -102,7 +160,7 @@ namespace ExecBridge.Client.Copy
         public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
     }
 
-    /// <summary>Writes to '&lt;path&gt;.partial-&lt;random&gt;' and renames it into place on commit.</summary>
+    /// <summary>Writes to '.eb-&lt;random&gt;' beside the target (PartialName) and renames it into place on commit.</summary>
     public sealed class LocalFileSink : IFileSink
     {
         private readonly bool _overwrite;
@@ -112,7 +170,7 @@ namespace ExecBridge.Client.Copy
         {
             Location = path;
             _overwrite = overwrite;
-            PartialPath = path + ".partial-" + Guid.NewGuid().ToString("N").Substring(0, 10);
+            PartialPath = PartialName.ForLocal(path);
         }
 
         public string Location { get; }
@@ -120,6 +178,21 @@ namespace ExecBridge.Client.Copy
 
         public Task OpenAsync(long length, CancellationToken ct)
         {
+            try
+            {
+                Open();
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, Location, "write");
+            }
+            return Task.CompletedTask;
+        }
+
+        private void Open()
+        {
+            if (Location.IndexOf('\0') >= 0) throw new ArgumentException("The path contains a NUL character.");
+            if (Encoding.UTF8.GetByteCount(Path.GetFileName(Location)) > 255) throw new PathTooLongException("The file name is longer than 255 bytes.");
             var parent = Path.GetDirectoryName(Location);
             if (string.IsNullOrEmpty(parent) || !Directory.Exists(parent))
                 throw new ExecBridgeException(ExecBridgeErrorKind.LocalPathNotFound, $"Local folder '{parent}' does not exist.");
@@ -128,18 +201,39 @@ namespace ExecBridge.Client.Copy
             if (File.Exists(Location) && !_overwrite)
                 throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local file '{Location}' already exists; use -Force to overwrite it.");
             _stream = new FileStream(PartialPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true);
-            return Task.CompletedTask;
         }
 
-        public Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+        public async Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
         {
-            if (MemoryMarshal.TryGetArray(data, out var seg))
-                return _stream!.WriteAsync(seg.Array!, seg.Offset, seg.Count, ct);
-            var copy = data.ToArray();
-            return _stream!.WriteAsync(copy, 0, copy.Length, ct);
+            try
+            {
+                if (MemoryMarshal.TryGetArray(data, out var seg))
+                    await _stream!.WriteAsync(seg.Array!, seg.Offset, seg.Count, ct).ConfigureAwait(false);
+                else
+                {
+                    var copy = data.ToArray();
+                    await _stream!.WriteAsync(copy, 0, copy.Length, ct).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, Location, "write");
+            }
         }
 
         public async Task CommitAsync(string sha256, CancellationToken ct)
+        {
+            try
+            {
+                await CommitCoreAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (LocalErrors.IsLocal(ex))
+            {
+                throw LocalErrors.Translate(ex, Location, "write");
+            }
+        }
+
+        private async Task CommitCoreAsync(CancellationToken ct)
         {
             // The engine hashed exactly the bytes handed to this stream; the local disk is trusted to keep them.
             // No fsync: like Copy-Item, cp and the executor side of every copy, the rename publishes bytes the page

@@ -116,7 +116,7 @@ namespace ExecBridge.Client.Copy
             CancellationToken ct)
         {
             var started = DateTime.UtcNow;
-            string partial = target + ".partial-" + RandomSuffix();
+            string partial = PartialName.ForRemote(target);
             progress.CurrentItem = srcPath;
             Log($"Relaying '{srcPath}' ({length} bytes) from '{_src.ExecutorId}' to '{_dst.ExecutorId}:{target}' with ticket {ticket.MaskedTicket}.");
             bool committed = false;
@@ -172,6 +172,20 @@ namespace ExecBridge.Client.Copy
                 Log($"Relayed '{srcPath}' -> '{target}': {length} bytes, SHA-256 {srcHashResult}.");
                 return new CopyResult(srcPath, _src.ExecutorId, target, _dst.ExecutorId, false, length, srcHashResult, DateTime.UtcNow - started);
             }
+            catch (ExecBridgeException ex) when (ex is RelayTransferException || ex.Kind == ExecBridgeErrorKind.IntegrityCheckFailed)
+            {
+                progress.AddBytes(-reported);
+                // The ticket allows exactly the size read beforehand: a source that grew meanwhile is cut by the relay,
+                // and curl only sees an empty reply (exit 52). Name that cause instead.
+                long? now = null;
+                try { now = (await _src.TryGetMetadataAsync(srcPath, CancellationToken.None).ConfigureAwait(false))?.Length; } catch { }
+                if (now != null && now.Value != length)
+                    throw new RelayTransferException(
+                        $"'{srcPath}' on executor '{_src.ExecutorId}' changed size during the relay copy ({length} bytes when it started, {now.Value} now); "
+                        + "the relay carries only the bytes its ticket was made for, so the transfer was cut. The destination was left untouched.",
+                        (ex as RelayTransferException)?.HttpStatus, (ex as RelayTransferException)?.CurlExit ?? 0);
+                throw;
+            }
             catch
             {
                 progress.AddBytes(-reported);
@@ -194,7 +208,7 @@ namespace ExecBridge.Client.Copy
             var (files, bytes, bound) = await MeasureTreeAsync(srcDir, ct).ConfigureAwait(false);
             progress.AddPlanned(bytes, files);
             var ticket = await MintAsync(settings, bound, ct).ConfigureAwait(false);
-            string temp = target + ".partial-" + RandomSuffix();
+            string temp = PartialName.ForRemote(target);
             Log($"Relaying folder '{srcDir}' ({files} files, {bytes} bytes) from '{_src.ExecutorId}' to '{_dst.ExecutorId}:{target}' as a tar stream with ticket {ticket.MaskedTicket}.");
             bool done = false;
             long reported = 0;
@@ -554,13 +568,6 @@ namespace ExecBridge.Client.Copy
             catch
             {
             }
-        }
-
-        private static string RandomSuffix()
-        {
-            var b = new byte[6];
-            using (var rng = RandomNumberGenerator.Create()) rng.GetBytes(b);
-            return CopyEngine.ToHex(b);
         }
 
         private void Log(string message) => _log?.LogInformation("{Message}", message);

@@ -8,7 +8,8 @@ namespace ExecBridge.Client.Copy
 {
     /// <summary>
     /// Collects bytes produced piece by piece (e.g. pipeline input) in memory up to a limit and in a temporary
-    /// file beyond it, then serves them as a copy source. Dispose deletes the temporary file.
+    /// file beyond it, then serves them as a copy source. Dispose deletes the temporary file. A byte[] given whole as the
+    /// only input is served as it is, never copied (a 64 MiB array used to go through the temporary file).
     /// </summary>
     public sealed class SpoolSource : IFileSource, IDisposable
     {
@@ -22,10 +23,25 @@ namespace ExecBridge.Client.Copy
         }
 
         public string Location { get; }
-        public long Length => _stream.Length;
+        public long Length => _held?.Length ?? _stream.Length;
+
+        private byte[]? _held;
+
+        /// <summary>Adds a whole array; when it is the first input it is only referenced (the caller must not change it).</summary>
+        public void AppendWhole(byte[] data)
+        {
+            if (_held == null && _stream.Length == 0) { _held = data; return; }
+            Append(data, 0, data.Length);
+        }
 
         public void Append(byte[] data, int offset, int count)
         {
+            if (_held != null)
+            {
+                var held = _held;
+                _held = null;
+                Append(held, 0, held.Length);
+            }
             if (_tempFile == null && _stream.Length + count > MemoryLimit)
             {
                 _tempFile = Path.Combine(Path.GetTempPath(), "execbridge-spool-" + Guid.NewGuid().ToString("N"));
@@ -38,10 +54,16 @@ namespace ExecBridge.Client.Copy
             _stream.Write(data, offset, count);
         }
 
-        public Task<long> OpenAsync(CancellationToken ct) => Task.FromResult(_stream.Length);
+        public Task<long> OpenAsync(CancellationToken ct) => Task.FromResult(Length);
 
         public async Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
         {
+            if (_held != null)
+            {
+                for (int at = 0; at < _held.Length; at += 1 << 20)
+                    await sink(new ReadOnlyMemory<byte>(_held, at, Math.Min(1 << 20, _held.Length - at)), ct).ConfigureAwait(false);
+                return _held.Length;
+            }
             _stream.Position = 0;
             var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
             try

@@ -39,7 +39,7 @@ namespace ExecBridge.Client.Copy
 
             long length = source.Length ?? 0;
             progress.AddPlanned(length, 1);
-            var partial = target + ".partial-" + Guid.NewGuid().ToString("N").Substring(0, 10);
+            var partial = PartialName.ForRemote(target);
             try
             {
                 var sourceHash = client.Sha256Async(sourcePath, ct);

@@ -9,6 +9,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using ExecBridge.Client.Files;
 using ExecBridge.Client.Processes;
+using ExecBridge.Client.Rpc;
 
 namespace ExecBridge.Client
 {
@@ -104,13 +105,28 @@ namespace ExecBridge.Client
             }
         }
 
+        /// <summary>A JSON value for an error message: its kind, and the value itself when short (never file data).</summary>
+        internal static string Describe(JsonElement e)
+        {
+            var text = e.ValueKind == JsonValueKind.Undefined ? "missing" : e.GetRawText();
+            return e.ValueKind.ToString().ToLowerInvariant() + (text.Length <= 40 ? " " + text : "");
+        }
+
         private static RemoteFileInfo ParseMetadata(string path, JsonElement r)
         {
             bool Flag(string name) => r.ValueKind == JsonValueKind.Object && r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
-            long? size = r.ValueKind == JsonValueKind.Object && r.TryGetProperty("size", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt64() : (long?)null;
+            long? size = null;
+            if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("size", out var s) && s.ValueKind != JsonValueKind.Null)
+            {
+                if (s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long n) || n < 0)
+                    throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, $"The executor gave '{path}' a size that is not a byte count ({Describe(s)}).");
+                size = n;
+            }
             DateTimeOffset? modified = null;
-            if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("modifiedAtMs", out var m) && m.ValueKind == JsonValueKind.Number && m.GetInt64() > 0)
-                modified = DateTimeOffset.FromUnixTimeMilliseconds(m.GetInt64());
+            // A time out of DateTimeOffset's range (hostile or broken server) is left unknown rather than thrown.
+            if (r.ValueKind == JsonValueKind.Object && r.TryGetProperty("modifiedAtMs", out var m) && m.ValueKind == JsonValueKind.Number
+                && m.TryGetInt64(out long ms) && ms > 0 && ms <= 253402300799999)
+                modified = DateTimeOffset.FromUnixTimeMilliseconds(ms);
             bool isDir = Flag("isDirectory");
             return new RemoteFileInfo(path, isDir, Flag("isFile"), Flag("isSymlink"), isDir ? null : size, modified);
         }
@@ -128,9 +144,12 @@ namespace ExecBridge.Client
                 var list = new List<RemoteDirectoryEntry>();
                 if (r.Message.Result.ValueKind == JsonValueKind.Object && r.Message.Result.TryGetProperty("entries", out var entries))
                 {
+                    if (entries.ValueKind != JsonValueKind.Array)
+                        throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation, $"The executor listed '{path}' with entries that are not an array ({Describe(entries)}).");
                     foreach (var e in entries.EnumerateArray())
                     {
-                        var name = e.TryGetProperty("fileName", out var fn) ? fn.GetString() : null;
+                        if (e.ValueKind != JsonValueKind.Object) continue;
+                        var name = e.TryGetProperty("fileName", out var fn) ? JsonText.TryString(fn) : null;
                         if (string.IsNullOrEmpty(name)) continue;
                         list.Add(new RemoteDirectoryEntry(name!,
                             e.TryGetProperty("isDirectory", out var d) && d.ValueKind == JsonValueKind.True,

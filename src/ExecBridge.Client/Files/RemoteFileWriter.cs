@@ -101,7 +101,7 @@ namespace ExecBridge.Client.Files
                 : await client.HasWriteBlockAsync(ct).ConfigureAwait(false) ? RemoteWriteMode.WriteBlock : RemoteWriteMode.Process);
             if (mode == RemoteWriteMode.WriteBlock && !await client.HasWriteBlockAsync(ct).ConfigureAwait(false))
                 throw new ExecBridgeException(ExecBridgeErrorKind.NotSupported, $"Executor '{client.ExecutorId}' has no fs/writeBlock.");
-            var partial = path + ".partial-" + Guid.NewGuid().ToString("N").Substring(0, 10);
+            var partial = PartialName.ForRemote(path);
             var writer = new RemoteFileWriter(client, path, partial, length, overwrite, mode);
             try
             {

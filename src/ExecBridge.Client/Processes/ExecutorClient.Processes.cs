@@ -15,8 +15,6 @@ namespace ExecBridge.Client
     {
         private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-        public IEnumerable<RemoteProcessHandle> Processes => _processes.Values;
-
         /// <summary>Called on the reader thread: decode and file the chunk, nothing more.</summary>
         private void OnNotification(string method, JsonElement p)
         {
@@ -79,6 +77,7 @@ namespace ExecBridge.Client
                 foreach (var pair in spec.Environment) env[pair.Key] = pair.Value;
             var cwd = RemotePath.ToWire(spec.WorkingDirectory ?? Cwd ?? HomeDirectory ?? "/", PathStyle);
 
+            SweepProcessTable();
             var processId = NewProcessId();
             var handle = new RemoteProcessHandle(this, processId);
             // Registered before the request so no notification can arrive for an unknown id.
@@ -150,7 +149,7 @@ namespace ExecBridge.Client
                 w.WriteEndObject();
             }, cancellationToken).ConfigureAwait(false);
             var r = response.Result;
-            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? st.GetString() ?? "accepted" : "accepted";
+            return r.ValueKind == JsonValueKind.Object && r.TryGetProperty("status", out var st) ? JsonText.TryString(st) ?? "accepted" : "accepted";
         }
 
         /// <summary>Best-effort cleanup of a process being abandoned: at most 5 s, never throws.</summary>
@@ -214,7 +213,7 @@ namespace ExecBridge.Client
             {
                 // Closed arrived but a chunk before it never did: fetch it while the server still retains it.
                 _logger.LogDebug("Process {Process} closed with output missing; reading it back", handle.ProcessId);
-                await CatchUpAsync(_rpc, handle, cancellationToken).ConfigureAwait(false);
+                await CatchUpAsync(_rpc, handle, cancellationToken, afterReconnect: false).ConfigureAwait(false);
                 return;
             }
             await handle.WaitForChangeAsync(pending != null ? TimeSpan.FromMilliseconds(200) : maxWait, cancellationToken).ConfigureAwait(false);
@@ -251,7 +250,11 @@ namespace ExecBridge.Client
                 await CatchUpAsync(rpc, handle, cancellationToken).ConfigureAwait(false);
         }
 
-        private async Task CatchUpAsync(RpcConnection rpc, RemoteProcessHandle handle, CancellationToken cancellationToken)
+        /// <summary>
+        /// Reads back what a process produced that never arrived as notifications: after a reconnect (output made while
+        /// detached), or when closed came with a chunk missing. 'afterReconnect' only picks the words of the messages.
+        /// </summary>
+        private async Task CatchUpAsync(RpcConnection rpc, RemoteProcessHandle handle, CancellationToken cancellationToken, bool afterReconnect = true)
         {
             long after = handle.BeginCatchUp();
             var chunks = new List<OutputChunk>();
@@ -291,7 +294,7 @@ namespace ExecBridge.Client
                             long allowed = exited && handle.ExitedSeq == null ? 1 : 0;
                             if (missing > allowed)
                                 gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
-                                    $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost while disconnected: {missing} chunk(s) between seq {cursor + 1} and {seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
+                                    $"Output of process '{handle.ProcessId}' on '{ExecutorId}' was lost{(afterReconnect ? " while disconnected" : " before it could be read back")}: {missing} chunk(s) between seq {cursor + 1} and {seq - 1} were no longer kept by the server (it keeps only the last ~1 MiB).");
                             first = false;
                         }
                         chunks.Add(new OutputChunk(seq, ParseStream(c), c.GetProperty("chunk").GetBytesFromBase64()));
@@ -303,8 +306,9 @@ namespace ExecBridge.Client
             }
             catch (RemoteErrorException ex)
             {
-                gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
-                    $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}");
+                gap = new ExecBridgeException(ExecBridgeErrorKind.OutputLost, afterReconnect
+                    ? $"Process '{handle.ProcessId}' could not be read after reconnecting to '{ExecutorId}': {ex.RemoteMessage}"
+                    : $"Process '{handle.ProcessId}' on '{ExecutorId}' closed with output missing, and reading it back failed: {ex.RemoteMessage}");
                 // Not marked closed: a closed handle ignores the failure, and the loss would go unreported.
                 handle.EndCatchUp(chunks, exited, exitCode, false, null);
                 handle.OnFailure(gap);
@@ -321,8 +325,5 @@ namespace ExecBridge.Client
             handle.EndCatchUp(chunks, exited, exitCode, closed, gap);
             _logger.LogInformation("Caught up process {Process}: {Count} chunks replayed", handle.ProcessId, chunks.Count);
         }
-
-        /// <summary>Forgets a finished process so its buffer can be collected.</summary>
-        public void Forget(RemoteProcessHandle handle) => _processes.TryRemove(handle.ProcessId, out _);
     }
 }

@@ -36,11 +36,29 @@ namespace ExecBridge.Client.Processes
         private long _highestSeq;
         private long _bytesReceived;
 
+        /// <summary>
+        /// Unread output kept per process by default. Past the bound the oldest chunks are dropped (and reported as
+        /// OutputLost with the byte count) rather than spilled to disk: output nobody reads would only move the
+        /// unbounded growth to the disk, the server itself keeps just the last ~1 MiB (notes §5.4), and dropping
+        /// never blocks the connection's reader, which every other call on the connection depends on.
+        /// </summary>
+        public const long DefaultMaxUnreadBytes = 64L * 1024 * 1024;
+
+        private readonly long _maxUnreadBytes;
+        private long _droppedBytes;
+        private long _droppedChunks;
+
         internal RemoteProcessHandle(ExecutorClient owner, string processId)
         {
             Owner = owner;
             ProcessId = processId;
+            long max = owner.Endpoint.MaxOutputBuffer;
+            _maxUnreadBytes = max > 0 ? max : DefaultMaxUnreadBytes;
         }
+
+        /// <summary>Output dropped so far because nobody read it in time (bytes).</summary>
+        public long DroppedBytes { get { lock (_gate) return _droppedBytesTotal; } }
+        private long _droppedBytesTotal;
 
         public ExecutorClient Owner { get; }
 
@@ -61,6 +79,13 @@ namespace ExecBridge.Client.Processes
         public bool IsFinished { get { lock (_gate) return Closed || Failure != null; } }
 
         public bool HasUnread { get { lock (_gate) return _unread.Count > 0; } }
+
+        /// <summary>
+        /// Set by the consumer once it has emitted everything, the end included: the process may then be forgotten
+        /// when nobody holds it any more.
+        /// </summary>
+        public bool Delivered { get => Volatile.Read(ref _delivered); set => Volatile.Write(ref _delivered, value); }
+        private bool _delivered;
 
         /// <summary>
         /// Set once the server confirmed process/start. Until then a reconnect neither reads the process back nor fails
@@ -146,6 +171,15 @@ namespace ExecBridge.Client.Processes
             _bytesReceived += chunk.Data.Length;
             _unreadBytes += chunk.Data.Length;
             _unread.Enqueue(chunk);
+            // The newest chunk always stays, so a reader that comes back sees the latest output.
+            while (_unreadBytes > _maxUnreadBytes && _unread.Count > 1)
+            {
+                var oldest = _unread.Dequeue();
+                _unreadBytes -= oldest.Data.Length;
+                _droppedBytes += oldest.Data.Length;
+                _droppedBytesTotal += oldest.Data.Length;
+                _droppedChunks++;
+            }
             CompleteCloseLocked();
         }
 
@@ -216,6 +250,14 @@ namespace ExecBridge.Client.Processes
             {
                 var list = new List<ExecBridgeException>(_gaps);
                 _gaps.Clear();
+                if (_droppedBytes > 0)
+                {
+                    list.Add(new ExecBridgeException(ExecBridgeErrorKind.OutputLost,
+                        $"{_droppedBytes} bytes ({_droppedChunks} chunks) of output of process '{ProcessId}' on '{Owner.ExecutorId}' were dropped because nobody read them: "
+                        + $"at most {_maxUnreadBytes} unread bytes are kept per process (Connect-ExecBridge -MaxOutputBuffer); the oldest went first."));
+                    _droppedBytes = 0;
+                    _droppedChunks = 0;
+                }
                 return list;
             }
         }

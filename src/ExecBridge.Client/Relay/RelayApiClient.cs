@@ -158,22 +158,29 @@ namespace ExecBridge.Client.Relay
 
             using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeoutCts.CancelAfter(Settings.RequestTimeout);
-            HttpResponseMessage response;
+            HttpResponseMessage? response = null;
             string text;
             try
             {
-                response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, timeoutCts.Token).ConfigureAwait(false);
-                text = response.Content == null ? "" : await response.Content.ReadAsStringAsync().ConfigureAwait(false);
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeoutCts.Token).ConfigureAwait(false);
+                text = await ReadBoundedAsync(response, timeoutCts.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
+                response?.Dispose();
                 throw new RelayApiException(ExecBridgeErrorKind.RelayFailed,
                     $"The relay API at {SafeBase} did not answer within {Settings.RequestTimeout.TotalSeconds:0.#} s.", null);
             }
-            catch (HttpRequestException ex)
+            catch (Exception ex) when (ex is HttpRequestException || ex is IOException)
             {
+                response?.Dispose();
                 throw new RelayApiException(ExecBridgeErrorKind.RelayFailed,
                     $"Could not reach the relay API at {SafeBase}: {Settings.Scrub(Innermost(ex).Message)}", null, ex);
+            }
+            catch
+            {
+                response?.Dispose();
+                throw;
             }
 
             using (response)
@@ -183,6 +190,29 @@ namespace ExecBridge.Client.Relay
                 return Parse(text, sourceExeId, destExeId, maxBytes);
             }
         }
+
+        /// <summary>A ticket answer is a few hundred bytes; a body past this is refused instead of buffered.</summary>
+        public const int MaxBodyBytes = 1024 * 1024;
+
+        private async Task<string> ReadBoundedAsync(HttpResponseMessage response, CancellationToken ct)
+        {
+            if (response.Content == null) return "";
+            if (response.Content.Headers.ContentLength > MaxBodyBytes) throw BodyTooLarge((int)response.StatusCode, response.Content.Headers.ContentLength.Value);
+            using var stream = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
+            var buffer = new byte[16 * 1024];
+            using var body = new MemoryStream();
+            int n;
+            while ((n = await stream.ReadAsync(buffer, 0, buffer.Length, ct).ConfigureAwait(false)) > 0)
+            {
+                if (body.Length + n > MaxBodyBytes) throw BodyTooLarge((int)response.StatusCode, body.Length + n);
+                body.Write(buffer, 0, n);
+            }
+            return Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length);
+        }
+
+        private RelayApiException BodyTooLarge(int status, long size) =>
+            new RelayApiException(ExecBridgeErrorKind.ProtocolViolation,
+                $"The relay API at {SafeBase} answered HTTP {status} with a body of {size} bytes or more, over the {MaxBodyBytes}-byte limit; it was not read.", status);
 
         private RelayApiException Fail(int status, string body, string source, string dest)
         {

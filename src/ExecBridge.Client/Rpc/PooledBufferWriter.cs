@@ -11,7 +11,7 @@ namespace ExecBridge.Client.Rpc
 
         public PooledBufferWriter(int initialCapacity = 4096)
         {
-            _buffer = ArrayPool<byte>.Shared.Rent(initialCapacity);
+            _buffer = MessageBuffers.Rent(initialCapacity);
         }
 
         public int WrittenCount => _written;
@@ -45,9 +45,9 @@ namespace ExecBridge.Client.Rpc
             if (_buffer.Length - _written >= sizeHint) return;
             long wanted = Math.Max((long)_buffer.Length * 2, (long)_written + sizeHint);
             if (wanted > int.MaxValue - 64) wanted = int.MaxValue - 64;
-            var next = ArrayPool<byte>.Shared.Rent((int)wanted);
+            var next = MessageBuffers.Rent((int)wanted);
             Buffer.BlockCopy(_buffer, 0, next, 0, _written);
-            ArrayPool<byte>.Shared.Return(_buffer);
+            MessageBuffers.Return(_buffer);
             _buffer = next;
         }
 
@@ -55,7 +55,7 @@ namespace ExecBridge.Client.Rpc
         {
             var b = _buffer;
             _buffer = Array.Empty<byte>();
-            if (b.Length > 0) ArrayPool<byte>.Shared.Return(b);
+            MessageBuffers.Return(b);
         }
     }
 }

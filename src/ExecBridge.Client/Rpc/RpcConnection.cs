@@ -29,6 +29,12 @@ namespace ExecBridge.Client.Rpc
         /// <summary>The server drops whole messages over 64 MiB without answering, so we refuse to send them.</summary>
         public const int MaxMessageBytes = 64 * 1024 * 1024;
 
+        /// <summary>
+        /// Default bound on one received message. The largest answer the client asks for is a legacy whole-file read
+        /// of at most 8 MiB (~11 MiB of JSON); anything past the bound is a broken or hostile server.
+        /// </summary>
+        public const int DefaultMaxReceiveBytes = 64 * 1024 * 1024;
+
         private static readonly Regex StatusCodePattern = new Regex(@"status code '(\d{3})'", RegexOptions.Compiled);
 
         private readonly WebSocket _socket;
@@ -53,12 +59,18 @@ namespace ExecBridge.Client.Rpc
         /// </summary>
         public bool CompleteOnReader { get; set; }
 
-        private RpcConnection(WebSocket socket, Uri uri, ILogger logger)
+        private readonly int _maxReceiveBytes;
+
+        private RpcConnection(WebSocket socket, Uri uri, ILogger logger, int maxReceiveBytes)
         {
             _socket = socket;
             _uri = uri;
             _logger = logger;
+            _maxReceiveBytes = maxReceiveBytes > 0 ? maxReceiveBytes : DefaultMaxReceiveBytes;
         }
+
+        /// <summary>The largest message accepted from the server; a bigger one closes the connection (ProtocolViolation).</summary>
+        public int MaxReceiveBytes => _maxReceiveBytes;
 
         /// <summary>Called on the reader thread for every server notification; must not block.</summary>
         public Action<string, JsonElement>? NotificationHandler { get; set; }
@@ -71,7 +83,7 @@ namespace ExecBridge.Client.Rpc
         public Exception? CloseReason => _closeReason;
 
         public static async Task<RpcConnection> ConnectAsync(Uri uri, string? bearerToken, TimeSpan timeout,
-            CancellationToken cancellationToken, ILogger? logger = null)
+            CancellationToken cancellationToken, ILogger? logger = null, int maxReceiveBytes = DefaultMaxReceiveBytes)
         {
             logger ??= NullLogger.Instance;
             using var connectCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -87,7 +99,7 @@ namespace ExecBridge.Client.Rpc
                 throw TranslateConnectFailure(uri, ex, connectCts.IsCancellationRequested, timeout);
             }
 
-            var connection = new RpcConnection(socket, uri, logger);
+            var connection = new RpcConnection(socket, uri, logger, maxReceiveBytes);
             _ = Task.Run(() => connection.ReadLoopAsync(0));
             logger.LogDebug("Connected to {Uri}", AuthenticationFailedException.SafeUri(uri));
             return connection;
@@ -96,7 +108,7 @@ namespace ExecBridge.Client.Rpc
         /// <summary>A connection over a WebSocket that is already open (the warm-up's in-memory peer).</summary>
         internal static RpcConnection Over(WebSocket socket, Uri uri, ILogger logger)
         {
-            var connection = new RpcConnection(socket, uri, logger);
+            var connection = new RpcConnection(socket, uri, logger, DefaultMaxReceiveBytes);
             _ = Task.Run(() => connection.ReadLoopAsync(0));
             return connection;
         }
@@ -334,9 +346,18 @@ namespace ExecBridge.Client.Rpc
             {
                 // A code outside Int32 (hostile or broken server) must not turn into a FormatException.
                 int code = error.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var ci) ? ci : 0;
-                string text = error.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() ?? "" : "";
+                string text = error.TryGetProperty("message", out var m) ? JsonText.TryString(m) ?? "" : "";
                 message.Dispose();
                 throw new RemoteErrorException(method, code, text);
+            }
+            // Every exec-server method answers with an object ({} when there is nothing to say, notes §8): a missing,
+            // null or scalar result is a broken answer, never a success.
+            var kind = message.Root.TryGetProperty("result", out var result) ? result.ValueKind : JsonValueKind.Undefined;
+            if (kind != JsonValueKind.Object)
+            {
+                message.Dispose();
+                throw new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                    $"The executor answered {method} with {(kind == JsonValueKind.Undefined ? "neither a result nor an error" : "a result that is " + kind.ToString().ToLowerInvariant() + ", not an object")}.");
             }
             return message;
         }
@@ -418,7 +439,7 @@ namespace ExecBridge.Client.Rpc
 
         private async Task ReadLoopAsync(long readerId)
         {
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+            byte[] buffer = MessageBuffers.Rent(64 * 1024);
             int length = 0;
             bool replaced = false;
             Exception reason = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
@@ -429,21 +450,30 @@ namespace ExecBridge.Client.Rpc
                 {
                     if (buffer.Length - length < 16 * 1024)
                     {
-                        var bigger = ArrayPool<byte>.Shared.Rent(checked(buffer.Length * 2));
+                        // Grown up to just past the bound, so one more receive shows whether the message exceeds it.
+                        long grown = Math.Min((long)buffer.Length * 2, (long)_maxReceiveBytes + 16 * 1024 + 1);
+                        var bigger = MessageBuffers.Rent((int)grown);
                         Buffer.BlockCopy(buffer, 0, bigger, 0, length);
-                        ArrayPool<byte>.Shared.Return(buffer);
+                        MessageBuffers.Return(buffer);
                         buffer = bigger;
                     }
                     var result = await _socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length),
                         _lifetime.Token).ConfigureAwait(false);
                     if (result.MessageType == WebSocketMessageType.Close) break;
                     length += result.Count;
+                    if (length > _maxReceiveBytes)
+                    {
+                        reason = new ExecBridgeException(ExecBridgeErrorKind.ProtocolViolation,
+                            $"The executor at {AuthenticationFailedException.SafeUri(_uri)} sent a message of more than {_maxReceiveBytes} bytes "
+                            + $"({length} received so far), over the limit (-MaxMessageSize); the connection was closed.");
+                        break;
+                    }
                     if (!result.EndOfMessage) continue;
 
                     var messageBuffer = buffer;
                     int messageLength = length;
                     // Size the next buffer like this one, so a stream of 1 MiB blocks is not regrown and copied each time.
-                    buffer = ArrayPool<byte>.Shared.Rent(messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, 8 * 1024 * 1024) : 64 * 1024);
+                    buffer = MessageBuffers.Rent(messageLength > 64 * 1024 ? Math.Min(messageBuffer.Length, MessageBuffers.PooledMax) : 64 * 1024);
                     length = 0;
                     if (!Dispatch(messageBuffer, messageLength, readerId))
                     {
@@ -463,7 +493,8 @@ namespace ExecBridge.Client.Rpc
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                MessageBuffers.Return(buffer);
+                buffer = Array.Empty<byte>();
                 // A replaced reader just stops: the socket and the connection carry on with the new one.
                 if (!replaced) Shutdown(reason);
             }
@@ -480,7 +511,7 @@ namespace ExecBridge.Client.Rpc
             }
             catch (JsonException ex)
             {
-                ArrayPool<byte>.Shared.Return(rented);
+                MessageBuffers.Return(rented);
                 _logger.LogWarning("Ignored a frame that is not JSON ({Length} bytes): {Error}", length, ex.Message);
                 return true;
             }

@@ -61,7 +61,7 @@ namespace ExecBridge.Client.Rpc
             _document = null;
             var rented = _rented;
             _rented = null;
-            if (rented != null) ArrayPool<byte>.Shared.Return(rented);
+            if (rented != null) MessageBuffers.Return(rented);
         }
     }
 }

@@ -48,6 +48,18 @@ namespace ExecBridge.Cmdlets
         public int TimeoutSec { get; set; } = 30;
 
         [Parameter]
+        [ValidateRange(1048576, 1073741824)]
+        public int MaxMessageSize { get; set; } = ExecBridge.Client.Rpc.RpcConnection.DefaultMaxReceiveBytes;
+
+        [Parameter]
+        [ValidateRange(65536, 17179869184)]
+        public long MaxOutputBuffer { get; set; } = ExecBridge.Client.Processes.RemoteProcessHandle.DefaultMaxUnreadBytes;
+
+        [Parameter]
+        [ValidateRange(1024, 268435456)]
+        public int MaxLineLength { get; set; } = ExecutorEndpoint.DefaultMaxLineLength;
+
+        [Parameter]
         public SwitchParameter Force { get; set; }
 
         protected override void ProcessRecord()
@@ -95,6 +107,9 @@ namespace ExecBridge.Cmdlets
                     Kind = kind,
                     RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
                     ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
+                    MaxMessageSize = MaxMessageSize,
+                    MaxOutputBuffer = MaxOutputBuffer,
+                    MaxLineLength = MaxLineLength,
                 };
                 var client = new ExecutorClient(endpoint) { OwnedResource = local };
                 try

@@ -9,9 +9,11 @@ namespace ExecBridge.Infrastructure
     {
         public static ErrorRecord ToErrorRecord(Exception exception, object? target)
         {
-            if (exception is AggregateException agg && agg.InnerExceptions.Count == 1) exception = agg.InnerExceptions[0];
+            while (exception is AggregateException agg && agg.InnerExceptions.Count == 1) exception = agg.InnerExceptions[0];
             if (exception is ExecBridgeException ebe)
             {
+                // A local failure's offending input is the local path, whichever item the cmdlet was working on.
+                if (ebe is ExecBridge.Client.Copy.LocalFileException local) target = local.LocalPath;
                 var (id, category) = Map(ebe.Kind);
                 var record = new ErrorRecord(ebe, id, category, target);
                 if (ebe is RemoteErrorException remote)
@@ -50,6 +52,8 @@ namespace ExecBridge.Infrastructure
                 case ExecBridgeErrorKind.RelayFailed: return ("RelayFailed", ErrorCategory.ConnectionError);
                 case ExecBridgeErrorKind.LocalPathNotFound: return ("LocalPathNotFound", ErrorCategory.ObjectNotFound);
                 case ExecBridgeErrorKind.RelayNotConfigured: return ("RelayNotConfigured", ErrorCategory.NotEnabled);
+                case ExecBridgeErrorKind.LocalIOError: return ("LocalIOError", ErrorCategory.WriteError);
+                case ExecBridgeErrorKind.LocalPermissionDenied: return ("LocalPermissionDenied", ErrorCategory.PermissionDenied);
                 default: return ("ExecBridgeError", ErrorCategory.NotSpecified);
             }
         }

@@ -75,8 +75,35 @@ namespace ExecBridge.Infrastructure
 
         private void WaitDraining(Task task)
         {
-            while (!task.Wait(50)) FlushLog();
-            FlushLog();
+            // The log is flushed however the task ends: a failed connect still shows its -Verbose/-Debug lines.
+            try
+            {
+                while (!WaitQuietly(task, 50)) FlushLog();
+            }
+            finally
+            {
+                FlushLog();
+            }
+        }
+
+        /// <summary>Waits up to 'ms' for the task; never throws (Task.Wait would throw an AggregateException when it faulted).</summary>
+        protected static bool WaitQuietly(Task task, int ms)
+        {
+            try
+            {
+                return task.Wait(ms);
+            }
+            catch (AggregateException)
+            {
+                return true;
+            }
+        }
+
+        /// <summary>The error inside task bridges (AggregateException with one inner, possibly nested).</summary>
+        protected static Exception Unwrap(Exception ex)
+        {
+            while (ex is AggregateException a && a.InnerExceptions.Count == 1) ex = a.InnerExceptions[0];
+            return ex;
         }
 
         /// <summary>Writes queued log lines: Information and above as Verbose, the rest as Debug.</summary>
@@ -92,6 +119,7 @@ namespace ExecBridge.Infrastructure
         /// <summary>Reports a failure as a non-terminating error (per-item failures let the rest continue).</summary>
         protected void WriteFailure(Exception exception, object? target)
         {
+            exception = Unwrap(exception);
             if (exception is OperationCanceledException && _stop.IsCancellationRequested) throw new PipelineStoppedException();
             WriteError(ErrorMapping.ToErrorRecord(exception, target));
         }
@@ -99,13 +127,34 @@ namespace ExecBridge.Infrastructure
         /// <summary>Reports a failure that ends the cmdlet.</summary>
         protected void ThrowFailure(Exception exception, object? target)
         {
+            exception = Unwrap(exception);
             if (exception is OperationCanceledException && _stop.IsCancellationRequested) throw new PipelineStoppedException();
             ThrowTerminatingError(ErrorMapping.ToErrorRecord(exception, target));
         }
 
-        protected static bool IsClientFailure(Exception ex) =>
-            ex is ExecBridgeException || ex is TimeoutException || ex is System.IO.IOException || ex is UnauthorizedAccessException
-            || (ex is AggregateException a && a.InnerException is ExecBridgeException);
+        protected static bool IsClientFailure(Exception ex)
+        {
+            ex = Unwrap(ex);
+            return ex is ExecBridgeException || ex is TimeoutException || ex is System.IO.IOException || ex is UnauthorizedAccessException;
+        }
+
+        /// <summary>
+        /// A local path as the provider resolves it. What the provider throws for a path it cannot take (a NUL, an
+        /// unknown drive) becomes InvalidArgument with the path as target instead of a raw error that ends the cmdlet.
+        /// </summary>
+        protected string ResolveLocalPath(string path)
+        {
+            try
+            {
+                if (path.IndexOf('\0') >= 0) throw new ArgumentException("The path contains a NUL character.");
+                return GetUnresolvedProviderPathFromPSPath(path);
+            }
+            catch (Exception ex) when (!(ex is PipelineStoppedException) && (ex is ArgumentException || ex is RuntimeException || ex is NotSupportedException || ex is System.IO.IOException))
+            {
+                throw new ExecBridge.Client.Copy.LocalFileException(ExecBridgeErrorKind.InvalidArgument,
+                    $"The local path '{ExecBridge.Client.Copy.LocalErrors.Shown(path)}' is not valid: {ex.Message}", path, ex);
+            }
+        }
 
         private void Detach()
         {

@@ -26,14 +26,14 @@ namespace ExecBridge.Infrastructure
             if (!raw)
                 foreach (var pair in process.Decoders)
                 {
-                    var rest = pair.Value.Finish();
-                    if (rest != null) line(pair.Key, rest);
+                    foreach (var rest in pair.Value.Finish()) line(pair.Key, rest);
                 }
             if (handle.Failure != null && !process.FailureReported)
             {
                 process.FailureReported = true;
                 error(handle.Failure);
             }
+            handle.Delivered = true;
             return true;
         }
     }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Text;
 using ExecBridge.Client;
 using ExecBridge.Client.Processes;
+using ExecBridge.Infrastructure;
 
 namespace ExecBridge
 {
@@ -61,7 +62,7 @@ namespace ExecBridge
 
         internal LineDecoder DecoderFor(OutputStreamKind stream)
         {
-            if (!_decoders.TryGetValue(stream, out var d)) _decoders[stream] = d = new LineDecoder();
+            if (!_decoders.TryGetValue(stream, out var d)) _decoders[stream] = d = new LineDecoder(Client.Endpoint.MaxLineLength);
             return d;
         }
 
@@ -70,12 +71,17 @@ namespace ExecBridge
         public override string ToString() => $"{ExecutorId}/{ProcessId}: {CommandLine}";
     }
 
-    /// <summary>UTF-8 decoding across chunk boundaries (a character may be split) and line reassembly.</summary>
+    /// <summary>UTF-8 decoding across chunk boundaries (a character may be split) and line reassembly (LineAssembler).</summary>
     internal sealed class LineDecoder
     {
         private readonly Decoder _decoder = new UTF8Encoding(false, false).GetDecoder();
-        private readonly StringBuilder _partial = new StringBuilder();
+        private readonly LineAssembler _lines;
         private char[] _chars = new char[8192];
+
+        public LineDecoder(int maxLineLength)
+        {
+            _lines = new LineAssembler(maxLineLength);
+        }
 
         public IEnumerable<string> Push(byte[] data)
         {
@@ -83,30 +89,19 @@ namespace ExecBridge
             if (_chars.Length < needed) _chars = new char[needed];
             int n = _decoder.GetChars(data, 0, data.Length, _chars, 0, false);
             var lines = new List<string>();
-            int start = 0;
-            for (int i = 0; i < n; i++)
-            {
-                if (_chars[i] != '\n') continue;
-                int end = i;
-                _partial.Append(_chars, start, end - start);
-                if (_partial.Length > 0 && _partial[_partial.Length - 1] == '\r') _partial.Length--;
-                lines.Add(_partial.ToString());
-                _partial.Clear();
-                start = i + 1;
-            }
-            _partial.Append(_chars, start, n - start);
+            _lines.Push(_chars, 0, n, lines.Add);
             return lines;
         }
 
-        /// <summary>The unterminated last line, once the stream has ended.</summary>
-        public string? Finish()
+        /// <summary>The unterminated last line (in parts when over-long), once the stream has ended.</summary>
+        public IEnumerable<string> Finish()
         {
             int n = _decoder.GetChars(Array.Empty<byte>(), 0, 0, _chars, 0, true);
-            _partial.Append(_chars, 0, n);
-            if (_partial.Length == 0) return null;
-            var s = _partial.ToString();
-            _partial.Clear();
-            return s;
+            var lines = new List<string>();
+            _lines.Push(_chars, 0, n, lines.Add);
+            var rest = _lines.Finish();
+            if (rest != null) lines.Add(rest);
+            return lines;
         }
     }
 }

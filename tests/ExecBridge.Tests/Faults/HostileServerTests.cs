@@ -150,7 +150,7 @@ namespace ExecBridge.Tests.Faults
         }
 
         /// <summary>A well-behaved handshake (legacy-looking: plain paths), so the hostile part hits a later request.</summary>
-        private static async Task<bool> HandshakeAsync(ScriptedSession s)
+        internal static async Task<bool> HandshakeAsync(ScriptedSession s)
         {
             var init = await s.ReceiveAsync(TimeSpan.FromSeconds(5));
             if (init == null) return false;
@@ -168,7 +168,7 @@ namespace ExecBridge.Tests.Faults
             }
         }
 
-        private static async Task<ReceivedMessage?> NextRequestAsync(ScriptedSession s, string method, TimeSpan timeout)
+        internal static async Task<ReceivedMessage?> NextRequestAsync(ScriptedSession s, string method, TimeSpan timeout)
         {
             var sw = Stopwatch.StartNew();
             while (sw.Elapsed < timeout)

@@ -1,5 +1,6 @@
 using System;
 using System.IO;
+using System.Linq;
 using System.Security.Cryptography;
 using System.Threading;
 using System.Threading.Tasks;
@@ -80,8 +81,10 @@ namespace ExecBridge.Tests.Files
 
         public static string Sha256(byte[] data) => Convert.ToHexString(SHA256.HashData(data)).ToLowerInvariant();
 
-        /// <summary>Files in a folder whose name contains ".partial-" (left-overs of a copy).</summary>
+        /// <summary>Files in a folder named like a partial (".eb-*", or the older "*.partial-*"): left-overs of a copy.</summary>
         public static string[] Partials(string dir) =>
-            Directory.Exists(dir) ? Directory.GetFiles(dir, "*.partial-*", SearchOption.AllDirectories) : Array.Empty<string>();
+            Directory.Exists(dir)
+                ? Directory.GetFiles(dir, ".eb-*", SearchOption.AllDirectories).Concat(Directory.GetFiles(dir, "*.partial-*", SearchOption.AllDirectories)).ToArray()
+                : Array.Empty<string>();
     }
 }

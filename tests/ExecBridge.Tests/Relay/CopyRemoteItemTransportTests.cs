@@ -31,7 +31,7 @@ namespace ExecBridge.Tests.Relay
             Invoke-RemoteCommand ""mkdir -p '$dir' && head -c 1048577 /dev/urandom > '$dir/a b#%é.bin' && sha256sum '$dir/a b#%é.bin' | cut -c1-64"" -ExecutorId $src
             Invoke-RemoteCommand ""mkdir -p '$dir'"" -ExecutorId $dst
             Copy-RemoteItem -FromExecutor $src -Path ""$dir/a b#%é.bin"" -ToExecutor $dst -Destination ""$dir/copy.bin"" -Transport $args[2] -Verbose
-            Invoke-RemoteCommand ""sha256sum '$dir/copy.bin' | cut -c1-64; ls -a '$dir' | grep -c partial || true"" -ExecutorId $dst
+            Invoke-RemoteCommand ""sha256sum '$dir/copy.bin' | cut -c1-64; ls -a '$dir' | grep -cE 'partial|^[.]eb-' || true"" -ExecutorId $dst
             # Without -Force an existing destination is refused and left alone.
             Copy-RemoteItem -FromExecutor $src -Path ""$dir/a b#%é.bin"" -ToExecutor $dst -Destination ""$dir/copy.bin"" -Transport $args[2] -ErrorAction SilentlyContinue -ErrorVariable e
             $e[0].FullyQualifiedErrorId";

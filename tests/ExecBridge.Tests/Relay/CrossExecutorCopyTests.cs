@@ -323,6 +323,25 @@ namespace ExecBridge.Tests.Relay
         }
 
         [Fact]
+        public async Task A_source_that_grows_during_a_relay_copy_is_named_as_the_cause()
+        {
+            // Issue #16 item 9: the relay cuts what the ticket does not allow, and curl then only reports exit 52 (an
+            // empty reply); the error must say that the source changed size.
+            using var cts = new CancellationTokenSource(Deadline);
+            var opts = Options(CopyTransport.Relay);
+            string? grow = null;
+            opts.OnTicketMinted = async t => await Sh.RunAsync(_legacy, $"head -c 300000 /dev/zero >> {Sh.Q(grow!)}", cts.Token);
+            var (src, dst, before) = await ExistingDestinationAsync(200_000, cts.Token);
+            grow = src;
+            opts.Force = true;
+            var ex = await Assert.ThrowsAsync<RelayTransferException>(() => CrossExecutorCopy.CopyAsync(_legacy, src, _current, dst, opts, cts.Token));
+            _out.WriteLine(ex.Message);
+            Assert.Contains("changed size during the relay copy (200000 bytes when it started, 500000 now)", ex.Message);
+            Assert.Equal(before, await Sh.FingerprintAsync(_current, dst, cts.Token));
+            Assert.Empty(await Sh.PartialsAsync(_current, _root, cts.Token));
+        }
+
+        [Fact]
         public async Task Gateway_dropping_the_relay_mid_copy_fails_and_the_destination_is_untouched()
         {
             using var cts = new CancellationTokenSource(Deadline);

@@ -47,7 +47,7 @@ namespace ExecBridge.Tests.Relay
 
         /// <summary>Names in a folder that look like leftovers of a copy.</summary>
         public static async Task<string[]> PartialsAsync(ExecutorClient client, string dir, CancellationToken ct) =>
-            (await RunAsync(client, $"find {Q(dir)} -name '*.partial*' 2>/dev/null || true", ct))
+            (await RunAsync(client, $"find {Q(dir)} \\( -name '*.partial*' -o -name '.eb-*' \\) 2>/dev/null || true", ct))
                 .Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 }

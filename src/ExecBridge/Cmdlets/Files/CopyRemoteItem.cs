@@ -85,7 +85,15 @@ namespace ExecBridge.Cmdlets.Files
             {
                 from = FromExecutor != null ? new RemoteStore(ResolveClient(FromExecutor, null)) : (IItemStore)LocalStore.Instance;
                 to = ToExecutor != null ? new RemoteStore(ResolveClient(ToExecutor, null)) : (IItemStore)LocalStore.Instance;
-                destination = to.IsLocal ? GetUnresolvedProviderPathFromPSPath(Destination) : Destination;
+                try
+                {
+                    destination = to.IsLocal ? ResolveLocalPath(Destination) : Destination;
+                }
+                catch (ExecBridgeException ex)
+                {
+                    ThrowFailure(ex, Destination);
+                    return;
+                }
             }
             var options = new CopyOptions { Recurse = Recurse, Force = Force };
 
@@ -93,7 +101,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    var source = from.IsLocal ? GetUnresolvedProviderPathFromPSPath(raw) : raw;
+                    var source = from.IsLocal ? ResolveLocalPath(raw) : raw;
                     string what = $"{Describe(from, source)} to {Describe(to, destination)}";
                     if (!ShouldProcess(what, "Copy")) continue;
                     var progress = new TransferProgress();

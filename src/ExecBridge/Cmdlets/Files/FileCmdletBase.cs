@@ -29,7 +29,7 @@ namespace ExecBridge.Cmdlets.Files
             bool shown = false;
             try
             {
-                while (!task.Wait(100))
+                while (!WaitQuietly(task, 100))
                 {
                     Drain(outputs, errors);
                     FlushLog();
@@ -44,6 +44,8 @@ namespace ExecBridge.Cmdlets.Files
             }
             finally
             {
+                // However the transfer ended, what it logged is shown.
+                FlushLog();
                 if (shown)
                 {
                     try { WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed }); }

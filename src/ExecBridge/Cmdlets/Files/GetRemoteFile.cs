@@ -81,7 +81,7 @@ namespace ExecBridge.Cmdlets.Files
 
         private void Download(ExecutorClient client, string remotePath)
         {
-            var local = GetUnresolvedProviderPathFromPSPath(Destination);
+            var local = ResolveLocalPath(Destination!);
             if (System.IO.Directory.Exists(local)) local = System.IO.Path.Combine(local, Client.Files.RemotePath.GetName(remotePath));
             var progress = new TransferProgress();
             var source = new RemoteFileSource(client, remotePath, Offset, SliceLength);
@@ -94,7 +94,8 @@ namespace ExecBridge.Cmdlets.Files
                 return await CopyEngine.CopyFileAsync(source, client.ExecutorId, sink, "local", progress, StopToken).ConfigureAwait(false);
             });
             RunTransfer(task, progress, $"Downloading {remotePath} from {client.ExecutorId}");
-            if (PassThru) WriteObject(new RemoteCopyResult(task.Result));
+            var result = Await(task);
+            if (PassThru) WriteObject(new RemoteCopyResult(result));
         }
 
         private void EmitContent(ExecutorClient client, string remotePath)
@@ -103,6 +104,8 @@ namespace ExecBridge.Cmdlets.Files
             var queue = new ConcurrentQueue<byte[]>();
             var space = new SemaphoreSlim(8, 8);
             var ready = new SemaphoreSlim(0, int.MaxValue);
+            // Cancelled when the pipeline side stops early (a limit below), so the reader never waits for space for ever.
+            using var reading = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
             var task = Task.Run(async () =>
             {
                 try
@@ -112,7 +115,7 @@ namespace ExecBridge.Cmdlets.Files
                         await space.WaitAsync(ct).ConfigureAwait(false);
                         queue.Enqueue(chunk.ToArray());
                         ready.Release();
-                    }, StopToken).ConfigureAwait(false);
+                    }, reading.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -120,62 +123,29 @@ namespace ExecBridge.Cmdlets.Files
                 }
             });
 
-            var encoding = ResolveEncoding(Encoding);
-            var decoder = encoding.GetDecoder();
-            var bytes = AsByteStream ? new MemoryStream() : null;
-            var text = new StringBuilder();
-            bool first = true;
-            while (true)
+            var content = new ContentDecoder(ResolveEncoding(Encoding), AsByteStream, Raw, client.Endpoint.MaxLineLength, remotePath);
+            try
             {
-                while (!ready.Wait(100)) FlushLog();
-                // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
-                if (!queue.TryDequeue(out var chunk)) break;
-                space.Release();
-                if (bytes != null) { bytes.Write(chunk, 0, chunk.Length); continue; }
-                int start = 0;
-                if (first)
+                while (true)
                 {
-                    first = false;
-                    var preamble = encoding.GetPreamble();
-                    if (preamble.Length > 0 && chunk.Length >= preamble.Length && chunk.AsSpan(0, preamble.Length).SequenceEqual(preamble)) start = preamble.Length;
+                    while (!ready.Wait(100)) FlushLog();
+                    // Each chunk is queued before its signal; the one signal without a chunk is the reader's last.
+                    if (!queue.TryDequeue(out var chunk)) break;
+                    space.Release();
+                    content.Add(chunk, Emit);
                 }
-                var chars = new char[decoder.GetCharCount(chunk, start, chunk.Length - start, false)];
-                int n = decoder.GetChars(chunk, start, chunk.Length - start, chars, 0, false);
-                text.Append(chars, 0, n);
-                if (!Raw) EmitLines(text, final: false);
+            }
+            catch
+            {
+                reading.Cancel();
+                _ = task.ContinueWith(t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                throw;
             }
             FlushLog();
             Await(task);
-            if (bytes != null)
-            {
-                WriteObject(bytes.ToArray(), false);
-                return;
-            }
-            var tail = new char[decoder.GetCharCount(Array.Empty<byte>(), 0, 0, true)];
-            decoder.GetChars(Array.Empty<byte>(), 0, 0, tail, 0, true);
-            text.Append(tail);
-            if (Raw) WriteObject(text.ToString());
-            else EmitLines(text, final: true);
+            content.Finish(Emit);
         }
 
-        /// <summary>Writes complete lines ("\n" or "\r\n") and keeps the unfinished rest.</summary>
-        private void EmitLines(StringBuilder text, bool final)
-        {
-            int start = 0;
-            var s = text.ToString();
-            for (int i = 0; i < s.Length; i++)
-            {
-                if (s[i] != '\n') continue;
-                int end = i > start && s[i - 1] == '\r' ? i - 1 : i;
-                WriteObject(s.Substring(start, end - start));
-                start = i + 1;
-            }
-            text.Remove(0, start);
-            if (final && text.Length > 0)
-            {
-                WriteObject(text.ToString());
-                text.Clear();
-            }
-        }
+        private void Emit(object item) => WriteObject(item, false);
     }
 }

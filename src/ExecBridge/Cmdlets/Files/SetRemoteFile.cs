@@ -15,7 +15,7 @@ namespace ExecBridge.Cmdlets.Files
     /// into place after a SHA-256 check, so the path never holds a half-written file. -Force creates missing parent folders.
     /// Input beyond 8 MiB is spooled to a temporary local file, so memory stays bounded.</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Set, "RemoteFile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.Set, "RemoteFile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = ValueSet)]
     [OutputType(typeof(RemoteItem))]
     public sealed class SetRemoteFile : FileCmdletBase
     {
@@ -29,15 +29,25 @@ namespace ExecBridge.Cmdlets.Files
         [ValidateNotNullOrEmpty]
         public string Path { get; set; } = "";
 
-        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+        /// <summary>Strings (lines) or bytes. Typed object, not object[]: a byte[] then binds whole instead of one boxed object per byte.</summary>
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ParameterSetName = ValueSet)]
         [AllowEmptyString]
         [AllowEmptyCollection]
-        public object?[] Value { get; set; } = Array.Empty<object>();
+        [AllowNull]
+        public object? Value { get; set; }
 
-        [Parameter]
+        /// <summary>A local file whose bytes are written as they are, streamed (never held in memory).</summary>
+        [Parameter(Mandatory = true, ParameterSetName = InputFileSet)]
+        [ValidateNotNullOrEmpty]
+        public string? InputFile { get; set; }
+
+        private const string ValueSet = "Value";
+        private const string InputFileSet = "InputFile";
+
+        [Parameter(ParameterSetName = ValueSet)]
         public string? Encoding { get; set; }
 
-        [Parameter]
+        [Parameter(ParameterSetName = ValueSet)]
         public SwitchParameter NoNewline { get; set; }
 
         [Parameter]
@@ -55,7 +65,7 @@ namespace ExecBridge.Cmdlets.Files
 
         protected override void ProcessRecord()
         {
-            foreach (var v in Value) Append(v);
+            if (ParameterSetName == ValueSet) Append(Value);
         }
 
         private void Append(object? value)
@@ -66,7 +76,7 @@ namespace ExecBridge.Cmdlets.Files
                 case null:
                     return;
                 case byte[] bytes:
-                    _spool!.Append(bytes, 0, bytes.Length);
+                    _spool!.AppendWhole(bytes);
                     return;
                 case byte b:
                     _spool!.Append(new[] { b }, 0, 1);
@@ -98,23 +108,32 @@ namespace ExecBridge.Cmdlets.Files
         protected override void EndProcessing()
         {
             var client = ResolveClient();
+            object target = Path;
             try
             {
                 var path = NormalizeRemote(Path);
-                if (ShouldProcess($"{path} on executor '{client.ExecutorId}'", $"Write {_spool!.Length} bytes"))
+                IFileSource source = _spool!;
+                if (InputFile != null)
+                {
+                    target = InputFile;
+                    var local = ResolveLocalPath(InputFile);
+                    source = new LocalFileSource(local, 0, null);
+                }
+                long length = Await(source.OpenAsync(StopToken));
+                target = Path;
+                if (ShouldProcess($"{path} on executor '{client.ExecutorId}'", $"Write {length} bytes"))
                 {
                     var progress = new TransferProgress();
-                    progress.AddPlanned(_spool.Length, 1);
+                    progress.AddPlanned(length, 1);
                     var sink = new RemoteFileSink(client, path, overwrite: true, createParents: Force);
-                    var spool = _spool;
-                    var task = Task.Run(() => CopyEngine.CopyFileAsync(spool, "local", sink, client.ExecutorId, progress, StopToken));
+                    var task = Task.Run(() => CopyEngine.CopyFileAsync(source, "local", sink, client.ExecutorId, progress, StopToken));
                     RunTransfer(task, progress, $"Writing {path} on {client.ExecutorId}");
                     if (PassThru) WriteObject(ToItem(client, Await(client.GetMetadataAsync(path, StopToken))));
                 }
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {
-                WriteFailure(ex, Path);
+                WriteFailure(ex, target);
             }
             finally
             {
