@@ -53,7 +53,7 @@ namespace ExecBridge.Tests.Infrastructure
 
         /// <summary>The codex exec-server processes started below a process.</summary>
         public static List<Info> ExecServersBelow(int pid) =>
-            Descendants(pid).Where(i => i.CommandLine.Contains("exec-server") && i.CommandLine.Contains("--listen")).ToList();
+            Descendants(pid).Where(i => i.CommandLine.Length > 2 && i.CommandLine[1] == "exec-server" && i.CommandLine[2] == "--listen").ToList();
 
         /// <summary>The value after an option on a command line, e.g. --ws-token-file.</summary>
         public static string? Option(this Info i, string name)
