@@ -66,6 +66,20 @@ namespace ExecBridge.Tests.Infrastructure
             p.WaitForExit(10_000);
         }
 
+        /// <summary>Runs a script file in a fresh pwsh (-NoProfile -NonInteractive -File) with extra environment variables.</summary>
+        public static (int ExitCode, string Stdout, string Stderr) RunFile(string script, System.Collections.Generic.IDictionary<string, string> env, TimeSpan timeout)
+        {
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { PwshDll.Value, "-NoProfile", "-NonInteractive", "-File", script }) psi.ArgumentList.Add(a);
+            psi.Environment["TERM"] = "dumb";
+            foreach (var kv in env) psi.Environment[kv.Key] = kv.Value;
+            using var p = Process.Start(psi)!;
+            var err = p.StandardError.ReadToEndAsync();
+            var o = p.StandardOutput.ReadToEndAsync();
+            if (!p.WaitForExit((int)timeout.TotalMilliseconds)) { p.Kill(true); throw new TimeoutException("pwsh did not finish " + script); }
+            return (p.ExitCode, o.Result, err.Result);
+        }
+
         /// <summary>$PSHOME of the dotnet tool pinned in .config/dotnet-tools.json (restored on first use).</summary>
         private static string FindPwsh()
         {
