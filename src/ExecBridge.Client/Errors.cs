@@ -88,6 +88,8 @@ namespace ExecBridge.Client
 
         public int StatusCode { get; }
 
-        internal static string SafeUri(Uri uri) => uri.GetLeftPart(UriPartial.Path);
+        /// <summary>Scheme, host, port and path: never userinfo (user:password@) or a query (?token=…).</summary>
+        internal static string SafeUri(Uri uri) =>
+            uri.IsAbsoluteUri ? uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative URI)";
     }
 }

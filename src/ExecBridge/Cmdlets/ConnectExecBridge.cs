@@ -54,6 +54,8 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            RefuseCredentialsInUri(Uri, "-Uri");
+            RefuseCredentialsInUri(GatewayUri, "-GatewayUri");
             var pool = SessionPool.Current;
             string executorId = ExecutorId ?? DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)
@@ -88,8 +90,9 @@ namespace ExecBridge.Cmdlets
                 }
                 if (uri.Scheme != "ws" && uri.Scheme != "wss")
                 {
-                    ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{uri}' is not a ws:// or wss:// address."),
-                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, uri));
+                    var shown = AuthenticationFailedException.SafeUri(uri);
+                    ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{shown}' is not a ws:// or wss:// address."),
+                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, shown));
                 }
 
                 var endpoint = new ExecutorEndpoint(executorId, uri, token)
@@ -115,13 +118,23 @@ namespace ExecBridge.Cmdlets
             catch (Exception ex) when (IsClientFailure(ex))
             {
                 local?.Dispose();
-                ThrowFailure(ex, (object?)Uri ?? (object?)GatewayUri ?? executorId);
+                ThrowFailure(ex, Uri != null ? AuthenticationFailedException.SafeUri(Uri) : GatewayUri != null ? AuthenticationFailedException.SafeUri(GatewayUri) : executorId);
             }
             catch (PipelineStoppedException)
             {
                 local?.Dispose();
                 throw;
             }
+        }
+
+        /// <summary>user:password@ in a URI ends up in histories, logs and error views: refused, pointing to -Token.</summary>
+        private void RefuseCredentialsInUri(Uri? uri, string parameter)
+        {
+            if (uri == null || !uri.IsAbsoluteUri || string.IsNullOrEmpty(uri.UserInfo)) return;
+            var shown = AuthenticationFailedException.SafeUri(uri);
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                $"{parameter} '{shown}' carries a user name or password; credentials are not accepted in a URI. Pass the token with -Token (a SecureString) instead."),
+                "InvalidArgument", ErrorCategory.InvalidArgument, shown));
         }
 
         private string DefaultId()
