@@ -25,6 +25,8 @@ namespace ExecBridge.Client
         LocalPathNotFound,
         /// <summary>No relay settings in this session (Set-ExecBridgeRelay) while a relay was required.</summary>
         RelayNotConfigured,
+        /// <summary>A wss:// server's certificate was refused (untrusted, self-signed, wrong name, or not the pinned one).</summary>
+        CertificateValidationFailed,
     }
 
     /// <summary>Base of every failure the client reports. Messages never contain tokens or tickets.</summary>

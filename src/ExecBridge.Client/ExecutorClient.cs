@@ -32,6 +32,9 @@ namespace ExecBridge.Client
         public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
         public string ClientName { get; set; } = "ExecBridge";
 
+        /// <summary>How a wss:// certificate is checked (system trust unless pinned or skipped).</summary>
+        public Rpc.TlsPolicy Tls { get; set; } = Rpc.TlsPolicy.Default;
+
         /// <summary>Bulk calls too complete on the socket reader (RpcConnection.CompleteOnReader); small calls always do.</summary>
         public bool CompleteOnReader { get; set; }
 
@@ -195,7 +198,7 @@ namespace ExecBridge.Client
         /// <summary>A new socket wired to this client's notification and close handlers.</summary>
         private async Task<RpcConnection> OpenAsync(CancellationToken cancellationToken)
         {
-            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger)
+            var rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger, Endpoint.Tls)
                 .ConfigureAwait(false);
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;

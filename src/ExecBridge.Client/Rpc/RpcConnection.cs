@@ -71,7 +71,7 @@ namespace ExecBridge.Client.Rpc
         public Exception? CloseReason => _closeReason;
 
         public static async Task<RpcConnection> ConnectAsync(Uri uri, string? bearerToken, TimeSpan timeout,
-            CancellationToken cancellationToken, ILogger? logger = null)
+            CancellationToken cancellationToken, ILogger? logger = null, TlsPolicy? tls = null)
         {
             logger ??= NullLogger.Instance;
             using var connectCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -79,7 +79,7 @@ namespace ExecBridge.Client.Rpc
             WebSocket socket;
             try
             {
-                socket = await WebSocketDialer.ConnectAsync(uri, bearerToken, connectCts.Token).ConfigureAwait(false);
+                socket = await WebSocketDialer.ConnectAsync(uri, bearerToken, connectCts.Token, tls).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -103,6 +103,7 @@ namespace ExecBridge.Client.Rpc
 
         private static Exception TranslateConnectFailure(Uri uri, Exception ex, bool timedOut, TimeSpan timeout)
         {
+            if (ex is ExecBridgeException known && known.Kind == ExecBridgeErrorKind.CertificateValidationFailed) return known;
             var safe = AuthenticationFailedException.SafeUri(uri);
             if (ex is WebSocketUpgradeException upgrade && !timedOut)
             {

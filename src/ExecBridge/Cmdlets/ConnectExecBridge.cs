@@ -43,6 +43,17 @@ namespace ExecBridge.Cmdlets
         [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
         public SecureString? Token { get; set; }
 
+        /// <summary>wss:// only: accept the server's certificate without any check (a warning says so). For tests only.</summary>
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(ParameterSetName = GatewaySet)]
+        public SwitchParameter SkipCertificateCheck { get; set; }
+
+        /// <summary>wss:// only: trust exactly the certificate with this SHA-1 thumbprint (hex; spaces and colons ignored).</summary>
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(ParameterSetName = GatewaySet)]
+        [ValidateNotNullOrEmpty]
+        public string? CertificateThumbprint { get; set; }
+
         /// <summary>Deadline for connecting and for each request.</summary>
         [Parameter]
         [ValidateRange(1, 86400)]
@@ -56,6 +67,12 @@ namespace ExecBridge.Cmdlets
         {
             RefuseCredentialsInUri(Uri, "-Uri");
             RefuseCredentialsInUri(GatewayUri, "-GatewayUri");
+            if (CertificateThumbprint != null && ThumbprintDigits(CertificateThumbprint).Length != 40)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"-CertificateThumbprint '{CertificateThumbprint}' is not a SHA-1 thumbprint (40 hex digits)."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, CertificateThumbprint));
+            if (SkipCertificateCheck)
+                WriteWarning("-SkipCertificateCheck: the server's certificate is not checked, so anyone on the network path can pose as the server, read the token and change what runs.");
             var pool = SessionPool.Current;
             string executorId = ExecutorId ?? DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)
@@ -99,6 +116,7 @@ namespace ExecBridge.Cmdlets
                 {
                     Kind = kind,
                     RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
+                    Tls = new Client.Rpc.TlsPolicy(SkipCertificateCheck, CertificateThumbprint),
                     ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
                 };
                 var client = new ExecutorClient(endpoint) { OwnedResource = local };
@@ -136,6 +154,8 @@ namespace ExecBridge.Cmdlets
                 $"{parameter} '{shown}' carries a user name or password; credentials are not accepted in a URI. Pass the token with -Token (a SecureString) instead."),
                 "InvalidArgument", ErrorCategory.InvalidArgument, shown));
         }
+
+        private static string ThumbprintDigits(string thumbprint) => Client.Rpc.TlsPolicy.Normalize(thumbprint) ?? "";
 
         private string DefaultId()
         {
