@@ -101,6 +101,21 @@ namespace ExecBridge.Tests.Cmdlets
                 var env = new Dictionary<string, string> { ["EB_MODULE"] = Peers.ModuleManifest, ["EB_URI"] = p.Uri.ToString(), ["SSL_CERT_FILE"] = caFile };
                 var (exit, stdout, stderr) = RealPwsh.RunFile(script, env, TimeSpan.FromMinutes(2));
                 Assert.True(stdout.Contains("trusted-by-file"), $"exit {exit}: {stderr}{stdout}");
+
+                // SSL_CERT_DIR: a folder of PEM files (no hashed names needed by .NET).
+                var certDir = Path.Combine(dir, "certs");
+                Directory.CreateDirectory(certDir);
+                File.Copy(caFile, Path.Combine(certDir, "test-root.pem"));
+                env.Remove("SSL_CERT_FILE");
+                env["SSL_CERT_DIR"] = certDir;
+                (exit, stdout, stderr) = RealPwsh.RunFile(script, env, TimeSpan.FromMinutes(2));
+                Assert.True(stdout.Contains("trusted-by-file"), $"SSL_CERT_DIR: exit {exit}: {stderr}{stdout}");
+
+                // And without either, the same root is refused: the variables are what made it trusted.
+                env.Remove("SSL_CERT_DIR");
+                (exit, stdout, stderr) = RealPwsh.RunFile(script, env, TimeSpan.FromMinutes(2));
+                Assert.DoesNotContain("trusted-by-file", stdout);
+                Assert.Contains("was refused", stdout + stderr);
             }
             finally { try { Directory.Delete(dir, true); } catch { } }
         }
