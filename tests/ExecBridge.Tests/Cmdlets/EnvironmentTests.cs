@@ -38,16 +38,14 @@ namespace ExecBridge.Tests.Cmdlets
             {
                 using var ps = new PsHost();
                 ps.Run("Set-ExecBridgeRelay -InternalUri http://127.0.0.1:9/ -WorkspaceId w -SecretEnvironmentVariable $args[0]", secretName).AssertOk();
-                ps.Run("$null = Connect-ExecBridge -Local -ExecServerPath $args[0]", Peers.CodexPath(Peers.Current)).AssertOk();
+                var port = new Uri(ps.Run("(Connect-ExecBridge -Local -ExecServerPath $args[0]).Uri", Peers.CodexPath(Peers.Current)).AssertOk().Output.Single().ToString()).Port;
                 var env = string.Join("\n", ps.Run("Invoke-RemoteCommand 'env'").AssertOk().Output.Select(o => o.ToString()));
                 Assert.Contains("PATH=", env);
                 Assert.DoesNotContain(secret, env);
                 Assert.DoesNotContain("EXECBRIDGE_", env);
                 // codex filters *SECRET* names out of what its processes see, so look at the server's own environment:
-                // the -Local server started by this test process (directly, or under its watchdog).
-                int me = Environment.ProcessId;
-                var server = ProcTree.Descendants(me).Single(i => i.CommandLine.Length > 2 && i.CommandLine[1] == "exec-server" && i.Option("--ws-token-file") != null
-                    && (i.ParentPid == me || ProcTree.Get(i.ParentPid)?.ParentPid == me));
+                // the -Local server this test started: the exec-server below this process that listens on its port.
+                var server = ProcTree.ExecServersBelow(Environment.ProcessId).Single(i => ProcTree.Listens(i.Pid, port));
                 var environ = System.IO.File.ReadAllText($"/proc/{server.Pid}/environ").Replace('\0', '\n');
                 Assert.Contains("PATH=", environ);
                 Assert.DoesNotContain(secret, environ);

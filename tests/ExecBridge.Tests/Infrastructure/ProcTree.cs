@@ -55,6 +55,23 @@ namespace ExecBridge.Tests.Infrastructure
         public static List<Info> ExecServersBelow(int pid) =>
             Descendants(pid).Where(i => i.CommandLine.Length > 2 && i.CommandLine[1] == "exec-server" && i.CommandLine[2] == "--listen").ToList();
 
+        /// <summary>Whether the process holds the socket listening on this 127.0.0.1/0.0.0.0 TCP port (from /proc/net/tcp inodes).</summary>
+        public static bool Listens(int pid, int port)
+        {
+            var hexPort = ":" + port.ToString("X4");
+            var inodes = File.ReadAllLines("/proc/net/tcp").Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f.Length > 9 && f[1].EndsWith(hexPort) && f[3] == "0A").Select(f => "socket:[" + f[9] + "]").ToHashSet();
+            try
+            {
+                return Directory.GetFiles($"/proc/{pid}/fd").Any(fd =>
+                {
+                    try { return inodes.Contains(new FileInfo(fd).LinkTarget ?? ""); } catch (IOException) { return false; }
+                });
+            }
+            catch (IOException) { return false; }
+            catch (UnauthorizedAccessException) { return false; }
+        }
+
         /// <summary>The value after an option on a command line, e.g. --ws-token-file.</summary>
         public static string? Option(this Info i, string name)
         {
