@@ -34,6 +34,9 @@ namespace ExecBridge.Client.Logging
             return previous;
         }
 
+        /// <summary>This flow's destination, for work that logs later on another flow (the socket reader).</summary>
+        public static ConcurrentQueue<LogLine>? CurrentScope => Scope.Value;
+
         public static void RestoreScope(ConcurrentQueue<LogLine>? previous) => Scope.Value = previous;
 
         /// <summary>Starts collecting lines at or above minimumLevel (Debug only when the cmdlet runs with -Debug).</summary>

@@ -252,7 +252,11 @@ namespace ExecBridge.Client.Rpc
                 Timeout = timeout;
                 Inline = inline;
                 Completion = new TaskCompletionSource<RpcMessage>(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+                LogScope = Logging.QueueLogger.CurrentScope;
             }
+
+            /// <summary>The caller's log destination: the reader logs the response there, not to whoever dialed.</summary>
+            public readonly System.Collections.Concurrent.ConcurrentQueue<Logging.LogLine>? LogScope;
 
             /// <summary>
             /// Inline (every call but bulk ones, unless CompleteOnReader): the response completes the call on the socket
@@ -517,7 +521,11 @@ namespace ExecBridge.Client.Rpc
                 && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var call))
             {
                 if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    var previous = Logging.QueueLogger.EnterScope(call.LogScope);
                     _logger.LogDebug("<- {Kind} #{Id} ({Bytes} bytes)", root.TryGetProperty("error", out _) ? "error" : "result", id, length);
+                    Logging.QueueLogger.RestoreScope(previous);
+                }
                 if (!call.Inline)
                 {
                     if (!call.Completion.TrySetResult(message)) message.Dispose();

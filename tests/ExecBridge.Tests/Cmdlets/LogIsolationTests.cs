@@ -29,7 +29,9 @@ namespace ExecBridge.Tests.Cmdlets
             Assert.True(int.Parse(a.Output.Last().ToString()) >= 2, "runspace A made too few calls to test anything");
             Assert.Equal("done", b.Output.Single().ToString());
             var lines = b.Verbose.Concat(b.Debug).ToList();
-            Assert.NotEmpty(b.Debug); // B's own frames are shown
+            // B's own frames are shown, responses too (the socket reader logs them to the caller, not to whoever dialed).
+            Assert.Contains(b.Debug, l => l.StartsWith("-> process/start"));
+            Assert.Contains(b.Debug, l => l.StartsWith("<- result"));
             Assert.DoesNotContain(lines, l => l.Contains(":" + serverA.Port) || l.Contains("executor ant"));
         }
     }
