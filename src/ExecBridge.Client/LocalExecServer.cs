@@ -190,16 +190,19 @@ namespace ExecBridge.Client
         /// </summary>
         private static void ScrubEnvironment(ProcessStartInfo psi, string home)
         {
-            var kept = new Dictionary<string, string>();
-            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            // Windows needs SystemRoot and friends: not scrubbed there (not tested here: no Windows machine).
+            if (PrivateFiles.IsUnix)
             {
-                var name = (string)e.Key;
-                if (Array.IndexOf(KeptVariables, name) >= 0 || name.StartsWith("LC_", StringComparison.Ordinal))
-                    kept[name] = (string?)e.Value ?? "";
+                var kept = new Dictionary<string, string>();
+                foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+                {
+                    var name = (string)e.Key;
+                    if (Array.IndexOf(KeptVariables, name) >= 0 || name.StartsWith("LC_", StringComparison.Ordinal))
+                        kept[name] = (string?)e.Value ?? "";
+                }
+                psi.EnvironmentVariables.Clear();
+                foreach (var kv in kept) psi.EnvironmentVariables[kv.Key] = kv.Value;
             }
-            if (!PrivateFiles.IsUnix) return; // Windows needs SystemRoot and friends; not scrubbed there.
-            psi.EnvironmentVariables.Clear();
-            foreach (var kv in kept) psi.EnvironmentVariables[kv.Key] = kv.Value;
             psi.EnvironmentVariables["CODEX_HOME"] = home;
         }
 
