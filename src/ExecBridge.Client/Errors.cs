@@ -29,6 +29,8 @@ namespace ExecBridge.Client
         LocalIOError,
         /// <summary>The local file system refused access.</summary>
         LocalPermissionDenied,
+        /// <summary>A wss:// server's certificate was refused (untrusted, self-signed, wrong name, or not the pinned one).</summary>
+        CertificateValidationFailed,
     }
 
     /// <summary>Base of every failure the client reports. Messages never contain tokens or tickets.</summary>
@@ -99,6 +101,8 @@ namespace ExecBridge.Client
 
         public int StatusCode { get; }
 
-        internal static string SafeUri(Uri uri) => uri.GetLeftPart(UriPartial.Path);
+        /// <summary>Scheme, host, port and path: never userinfo (user:password@) or a query (?token=…).</summary>
+        internal static string SafeUri(Uri uri) =>
+            uri.IsAbsoluteUri ? uri.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative URI)";
     }
 }

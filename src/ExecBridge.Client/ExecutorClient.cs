@@ -44,6 +44,9 @@ namespace ExecBridge.Client
         /// <summary>16 Mi characters (32 MiB as a .NET string): far beyond any text line, well below the ~1 Gi string limit.</summary>
         public const int DefaultMaxLineLength = 16 * 1024 * 1024;
 
+        /// <summary>How a wss:// certificate is checked (system trust unless pinned or skipped).</summary>
+        public Rpc.TlsPolicy Tls { get; set; } = Rpc.TlsPolicy.Default;
+
         /// <summary>Bulk calls too complete on the socket reader (RpcConnection.CompleteOnReader); small calls always do.</summary>
         public bool CompleteOnReader { get; set; }
 
@@ -216,7 +219,7 @@ namespace ExecBridge.Client
             try
             {
                 rpc = await RpcConnection.ConnectAsync(Endpoint.Uri, Endpoint.Token, Endpoint.ConnectTimeout, cancellationToken, _logger,
-                    Endpoint.MaxMessageSize).ConfigureAwait(false);
+                    Endpoint.MaxMessageSize, Endpoint.Tls).ConfigureAwait(false);
             }
             catch (AuthenticationFailedException ex) when (Endpoint.Kind == "Gateway")
             {
@@ -226,6 +229,7 @@ namespace ExecBridge.Client
                     $"The gateway at {AuthenticationFailedException.SafeUri(gateway)} refused the credentials for executor '{ExecutorId}' (HTTP {ex.StatusCode}).",
                     ex.StatusCode, ex);
             }
+
             rpc.NotificationHandler = OnNotification;
             rpc.Closed += OnConnectionClosed;
             rpc.CompleteOnReader = Endpoint.CompleteOnReader;

@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
+using ExecBridge.Client.Local;
 
 namespace ExecBridge.Client.Copy
 {
@@ -200,7 +201,17 @@ namespace ExecBridge.Client.Copy
                 throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local path '{Location}' is a folder.");
             if (File.Exists(Location) && !_overwrite)
                 throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local file '{Location}' already exists; use -Force to overwrite it.");
-            _stream = new FileStream(PartialPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true);
+            // Overwriting keeps the destination's mode and owner (as cp and Set-Content do): the partial starts
+            // private, so bytes of a 0600 file are never readable by others while they are written, and gets them
+            // at commit. A new file gets the usual umask.
+            if (_overwrite && File.Exists(Location) && PrivateFiles.IsUnix)
+            {
+                _stream = new FileStream(PrivateFiles.OpenNew(PartialPath, Convert.ToInt32("600", 8)), FileAccess.Write, 1, isAsync: false);
+            }
+            else
+            {
+                _stream = new FileStream(PartialPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, useAsync: true);
+            }
         }
 
         public async Task WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
@@ -245,6 +256,8 @@ namespace ExecBridge.Client.Copy
             {
                 if (!_overwrite)
                     throw new ExecBridgeException(ExecBridgeErrorKind.DestinationExists, $"Local file '{Location}' appeared during the copy; use -Force to overwrite it.");
+                if (PrivateFiles.TryGetOwnerAndMode(Location, out var mode, out var uid, out var gid))
+                    PrivateFiles.SetOwnerAndMode(PartialPath, mode, uid, gid);
                 File.Replace(PartialPath, Location, null);
             }
             else

@@ -320,7 +320,8 @@ namespace ExecBridge.Client
         {
             sourcePath = RemotePath.Normalize(sourcePath);
             destinationPath = RemotePath.Normalize(destinationPath);
-            var r = await RunCommandAsync($"mv -f -- {RemotePath.ShellQuote(sourcePath)} {RemotePath.ShellQuote(destinationPath)}", ct)
+            var r = await RunCommandAsync(KeepModeScript(sourcePath, destinationPath) +
+                    $"mv -f -- {RemotePath.ShellQuote(sourcePath)} {RemotePath.ShellQuote(destinationPath)}", ct)
                 .ConfigureAwait(false);
             if (r.ExitCode != 0)
                 throw new ExecBridgeException(ClassifyShellError(r.Stderr),
@@ -391,7 +392,20 @@ namespace ExecBridge.Client
             string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
             return "if [ -n \"$want\" ] && [ \"$h\" != \"$want\" ]; then exit 4; fi\n" +
                 (overwrite ? "" : $"if [ -e {t} ] || [ -L {t} ]; then exit 5; fi\n") +
+                KeepModeScript(partial, target) +
                 $"mv -f -- {p} {t} || exit 6\n";
+        }
+
+        /// <summary>
+        /// A file replaced by a rename keeps the old file's mode and owner, as cp and Set-Content leave them (stat -c
+        /// works in GNU coreutils and busybox; chown needs privilege for another owner, so its failure is ignored).
+        /// </summary>
+        private static string KeepModeScript(string partial, string target)
+        {
+            string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
+            string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
+            return $"if [ -f {t} ]; then o=$(stat -c %u:%g -- {t}) && chown \"$o\" {p} 2>/dev/null; " +
+                   $"m=$(stat -c %a -- {t}) && chmod \"$m\" {p}; fi\n";
         }
 
         private static readonly Regex CommitHashLine = new Regex(@"(?m)^EBHASH ([0-9a-fA-F]{64})\s*$");

@@ -83,7 +83,8 @@ namespace ExecBridge.Client.Rpc
         public Exception? CloseReason => _closeReason;
 
         public static async Task<RpcConnection> ConnectAsync(Uri uri, string? bearerToken, TimeSpan timeout,
-            CancellationToken cancellationToken, ILogger? logger = null, int maxReceiveBytes = DefaultMaxReceiveBytes)
+            CancellationToken cancellationToken, ILogger? logger = null, int maxReceiveBytes = DefaultMaxReceiveBytes,
+            TlsPolicy? tls = null)
         {
             logger ??= NullLogger.Instance;
             using var connectCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -91,7 +92,7 @@ namespace ExecBridge.Client.Rpc
             WebSocket socket;
             try
             {
-                socket = await WebSocketDialer.ConnectAsync(uri, bearerToken, connectCts.Token).ConfigureAwait(false);
+                socket = await WebSocketDialer.ConnectAsync(uri, bearerToken, connectCts.Token, tls).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -115,6 +116,7 @@ namespace ExecBridge.Client.Rpc
 
         private static Exception TranslateConnectFailure(Uri uri, Exception ex, bool timedOut, TimeSpan timeout)
         {
+            if (ex is ExecBridgeException known && known.Kind == ExecBridgeErrorKind.CertificateValidationFailed) return known;
             var safe = AuthenticationFailedException.SafeUri(uri);
             if (ex is WebSocketUpgradeException upgrade && !timedOut)
             {
@@ -263,7 +265,11 @@ namespace ExecBridge.Client.Rpc
                 Timeout = timeout;
                 Inline = inline;
                 Completion = new TaskCompletionSource<RpcMessage>(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+                LogScope = Logging.QueueLogger.CurrentScope;
             }
+
+            /// <summary>The caller's log destination: the reader logs the response there, not to whoever dialed.</summary>
+            public readonly System.Collections.Concurrent.ConcurrentQueue<Logging.LogLine>? LogScope;
 
             /// <summary>
             /// Inline (every call but bulk ones, unless CompleteOnReader): the response completes the call on the socket
@@ -547,7 +553,11 @@ namespace ExecBridge.Client.Rpc
                 && idElement.TryGetInt64(out long id) && _pending.TryRemove(id, out var call))
             {
                 if (_logger.IsEnabled(LogLevel.Debug))
+                {
+                    var previous = Logging.QueueLogger.EnterScope(call.LogScope);
                     _logger.LogDebug("<- {Kind} #{Id} ({Bytes} bytes)", root.TryGetProperty("error", out _) ? "error" : "result", id, length);
+                    Logging.QueueLogger.RestoreScope(previous);
+                }
                 if (!call.Inline)
                 {
                     if (!call.Completion.TrySetResult(message)) message.Dispose();

@@ -65,7 +65,7 @@ namespace ExecBridge.Client.Rpc
         /// <summary>A client WebSocket over an already upgraded stream; null where the runtime cannot make one.</summary>
         internal static WebSocket? CreateOverStream(Stream stream) => CreateFromStream?.Invoke(stream, false, null, KeepAliveInterval);
 
-        public static async Task<WebSocket> ConnectAsync(Uri uri, string? bearerToken, CancellationToken ct)
+        public static async Task<WebSocket> ConnectAsync(Uri uri, string? bearerToken, CancellationToken ct, TlsPolicy? tls = null)
         {
             if (CreateFromStream != null && string.Equals(uri.Scheme, "ws", StringComparison.OrdinalIgnoreCase) && !ProxyApplies(uri))
                 return await ConnectPlainAsync(uri, bearerToken, ct).ConfigureAwait(false);
@@ -74,10 +74,18 @@ namespace ExecBridge.Client.Rpc
             if (!string.IsNullOrEmpty(bearerToken))
                 socket.Options.SetRequestHeader("Authorization", "Bearer " + bearerToken);
             socket.Options.KeepAliveInterval = KeepAliveInterval;
+            var check = string.Equals(uri.Scheme, "wss", StringComparison.OrdinalIgnoreCase) ? TlsPolicy.Apply(socket, tls ?? TlsPolicy.Default, uri) : null;
             try
             {
                 await socket.ConnectAsync(uri, ct).ConfigureAwait(false);
                 return socket;
+            }
+            catch (Exception ex) when (check?.Rejection != null)
+            {
+                socket.Dispose();
+                throw new ExecBridgeException(ExecBridgeErrorKind.CertificateValidationFailed,
+                    $"The certificate of {AuthenticationFailedException.SafeUri(uri)} was refused: {check.Rejection}. Trust its issuer (SSL_CERT_FILE / SSL_CERT_DIR " +
+                    "or the system store), pin it with -CertificateThumbprint, or, only for tests, use -SkipCertificateCheck.", ex);
             }
             catch
             {

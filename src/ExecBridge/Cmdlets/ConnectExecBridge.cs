@@ -43,6 +43,15 @@ namespace ExecBridge.Cmdlets
         [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
         public SecureString? Token { get; set; }
 
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(ParameterSetName = GatewaySet)]
+        public SwitchParameter SkipCertificateCheck { get; set; }
+
+        [Parameter(ParameterSetName = UriSet)]
+        [Parameter(ParameterSetName = GatewaySet)]
+        [ValidateNotNullOrEmpty]
+        public string? CertificateThumbprint { get; set; }
+
         [Parameter]
         [ValidateRange(1, 86400)]
         public int TimeoutSec { get; set; } = 30;
@@ -64,6 +73,14 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            RefuseCredentialsInUri(Uri, "-Uri");
+            RefuseCredentialsInUri(GatewayUri, "-GatewayUri");
+            if (CertificateThumbprint != null && ThumbprintDigits(CertificateThumbprint).Length != 40)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"-CertificateThumbprint '{CertificateThumbprint}' is not a SHA-1 thumbprint (40 hex digits)."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, CertificateThumbprint));
+            if (SkipCertificateCheck)
+                WriteWarning("-SkipCertificateCheck: the server's certificate is not checked, so anyone on the network path can pose as the server, read the token and change what runs.");
             var pool = SessionPool.Current;
             string executorId = ExecutorId ?? DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)
@@ -98,14 +115,16 @@ namespace ExecBridge.Cmdlets
                 }
                 if (uri.Scheme != "ws" && uri.Scheme != "wss")
                 {
-                    ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{uri}' is not a ws:// or wss:// address."),
-                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, uri));
+                    var shown = AuthenticationFailedException.SafeUri(uri);
+                    ThrowTerminatingError(new ErrorRecord(new ArgumentException($"'{shown}' is not a ws:// or wss:// address."),
+                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, shown));
                 }
 
                 var endpoint = new ExecutorEndpoint(executorId, uri, token)
                 {
                     Kind = kind,
                     RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
+                    Tls = new Client.Rpc.TlsPolicy(SkipCertificateCheck, CertificateThumbprint),
                     ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
                     MaxMessageSize = MaxMessageSize,
                     MaxOutputBuffer = MaxOutputBuffer,
@@ -128,7 +147,7 @@ namespace ExecBridge.Cmdlets
             catch (Exception ex) when (IsClientFailure(ex))
             {
                 local?.Dispose();
-                ThrowFailure(ex, (object?)Uri ?? (object?)GatewayUri ?? executorId);
+                ThrowFailure(ex, Uri != null ? AuthenticationFailedException.SafeUri(Uri) : GatewayUri != null ? AuthenticationFailedException.SafeUri(GatewayUri) : executorId);
             }
             catch (PipelineStoppedException)
             {
@@ -136,6 +155,18 @@ namespace ExecBridge.Cmdlets
                 throw;
             }
         }
+
+        /// <summary>user:password@ in a URI ends up in histories, logs and error views: refused, pointing to -Token.</summary>
+        private void RefuseCredentialsInUri(Uri? uri, string parameter)
+        {
+            if (uri == null || !uri.IsAbsoluteUri || string.IsNullOrEmpty(uri.UserInfo)) return;
+            var shown = AuthenticationFailedException.SafeUri(uri);
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                $"{parameter} '{shown}' carries a user name or password; credentials are not accepted in a URI. Pass the token with -Token (a SecureString) instead."),
+                "InvalidArgument", ErrorCategory.InvalidArgument, shown));
+        }
+
+        private static string ThumbprintDigits(string thumbprint) => Client.Rpc.TlsPolicy.Normalize(thumbprint) ?? "";
 
         private string DefaultId()
         {

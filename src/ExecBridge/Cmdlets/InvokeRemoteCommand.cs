@@ -47,6 +47,7 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            StartRemoteProcess.CheckEnvironment(this, Environment);
             var client = ResolveClient();
             var spec = StartRemoteProcess.BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, false);
             var commandLine = StartRemoteProcess.Describe(FilePath, ArgumentList, Command);

@@ -43,6 +43,7 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            CheckEnvironment(this, Environment);
             var client = ResolveClient();
             var spec = BuildSpec();
             try
@@ -76,6 +77,23 @@ namespace ExecBridge.Cmdlets
                 spec.Environment = d;
             }
             return spec;
+        }
+
+        /// <summary>
+        /// A name that is empty or holds '=' (or NUL) cannot be one variable: the executor would set something else
+        /// or nothing at all, silently. Refused before anything starts.
+        /// </summary>
+        internal static void CheckEnvironment(PSCmdlet cmdlet, Hashtable? env)
+        {
+            if (env == null) return;
+            foreach (DictionaryEntry e in env)
+            {
+                var name = e.Key?.ToString() ?? "";
+                if (name.Trim().Length > 0 && name.IndexOfAny(new[] { '=', '\0' }) < 0) continue;
+                cmdlet.ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"-Environment name '{name}' is not valid: a variable name must not be empty or contain '='."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, name));
+            }
         }
 
         private string DescribeCommand() => Describe(FilePath, ArgumentList, Command);

@@ -47,6 +47,7 @@ namespace ExecBridge.Infrastructure
                 case ExecBridgeErrorKind.RemotePathIsDirectory: return ("RemotePathIsDirectory", ErrorCategory.InvalidArgument);
                 case ExecBridgeErrorKind.DestinationExists: return ("DestinationExists", ErrorCategory.ResourceExists);
                 case ExecBridgeErrorKind.IntegrityCheckFailed: return ("IntegrityCheckFailed", ErrorCategory.InvalidResult);
+                case ExecBridgeErrorKind.CertificateValidationFailed: return ("CertificateValidationFailed", ErrorCategory.SecurityError);
                 case ExecBridgeErrorKind.LocalServerFailed: return ("LocalExecServerFailed", ErrorCategory.ResourceUnavailable);
                 case ExecBridgeErrorKind.InvalidArgument: return ("InvalidArgument", ErrorCategory.InvalidArgument);
                 case ExecBridgeErrorKind.RelayFailed: return ("RelayFailed", ErrorCategory.ConnectionError);

@@ -17,6 +17,7 @@ namespace ExecBridge.Infrastructure
         private readonly CancellationTokenSource _stop = new CancellationTokenSource();
         private readonly ConcurrentQueue<LogLine> _log = new ConcurrentQueue<LogLine>();
         private bool _attached;
+        private ConcurrentQueue<LogLine>? _previousScope;
 
         protected CancellationToken StopToken => _stop.Token;
 
@@ -26,6 +27,8 @@ namespace ExecBridge.Infrastructure
                 : Wants("Verbose", "VerbosePreference") ? LogSeverity.Information : LogSeverity.None;
             if (level == LogSeverity.None) return;
             QueueLogger.Instance.Attach(_log, level);
+            // Set on the pipeline thread before any client call: the work those calls start logs to this cmdlet only.
+            _previousScope = QueueLogger.EnterScope(_log);
             _attached = true;
         }
 
@@ -161,6 +164,7 @@ namespace ExecBridge.Infrastructure
             if (!_attached) return;
             _attached = false;
             QueueLogger.Instance.Detach(_log);
+            QueueLogger.RestoreScope(_previousScope);
         }
 
         public void Dispose()

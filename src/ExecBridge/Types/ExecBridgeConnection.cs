@@ -16,7 +16,7 @@ namespace ExecBridge
         public string ExecutorId => Client.ExecutorId;
 
         /// <summary>The endpoint without query or credentials.</summary>
-        public string Uri => Client.Endpoint.Uri.GetLeftPart(UriPartial.Path);
+        public string Uri => AuthenticationFailedException.SafeUri(Client.Endpoint.Uri);
 
         /// <summary>Direct, Local (embedded exec-server) or Gateway.</summary>
         public string Kind => Client.Endpoint.Kind;

@@ -31,17 +31,21 @@ namespace ExecBridge.Tests.Relay
             ps.Run(SetRelay + " -Verbose", G.InternalBaseUri, G.WorkspaceId, G.InternalSecret).AssertOk();
             int minted = G.TicketsMinted;
             var r = ps.Run("$t = New-RelayTicket -SourceExecutorId $args[0] -DestinationExecutorId $args[1] -TimeToLive ([TimeSpan]::FromSeconds(90)) -MaxBytes 1000 -Verbose; " +
-                           "$t; $t.ToString(); \"$t\"", GatewayWithExecutors.LegacyId, GatewayWithExecutors.CurrentId).AssertOk();
+                           "$t; $t.ToString(); \"$t\"; $t.GetTicket(); $t.GetUploadUri(); $t.GetDownloadUri()", GatewayWithExecutors.LegacyId, GatewayWithExecutors.CurrentId).AssertOk();
             Assert.Equal(minted + 1, G.TicketsMinted);
             var t = r.Output[0];
             Assert.Equal("ExecBridge.RelayTicket", t.TypeNames[0]);
-            var ticket = t.P("Ticket")!;
+            var ticket = r.Output[3].ToString();
+            Assert.IsType<System.Security.SecureString>(t.Properties["Ticket"].Value);
             Assert.StartsWith("rly_", ticket);
             Assert.Contains(ticket, G.MintedTickets);
             Assert.Equal(GatewayWithExecutors.LegacyId, t.P("SourceExecutorId"));
             Assert.Equal(GatewayWithExecutors.CurrentId, t.P("DestinationExecutorId"));
             Assert.Equal("1000", t.P("MaxBytes"));
-            Assert.Equal(new Uri(G.BaseUri, "relay/" + ticket), (Uri)t.Properties["UploadUri"].Value);
+            Assert.Equal(new Uri(G.BaseUri, "relay/" + ticket), (Uri)r.Output[4].BaseObject);
+            Assert.DoesNotContain(ticket, t.P("UploadUri"));
+            Assert.DoesNotContain(ticket, t.P("DownloadUri"));
+            Assert.Contains("/relay/rly_", t.P("DownloadUri"));
             var expires = (DateTimeOffset)t.Properties["ExpiresAt"].Value;
             Assert.InRange(expires, DateTimeOffset.UtcNow.AddSeconds(60), DateTimeOffset.UtcNow.AddSeconds(95));
             foreach (var text in new[] { r.Output[1].ToString(), r.Output[2].ToString(), t.ToString() })
@@ -59,10 +63,10 @@ namespace ExecBridge.Tests.Relay
 
             // The ticket works: the relay carries bytes with it.
             using var http = new HttpClient();
-            using var get = new HttpRequestMessage(HttpMethod.Get, (Uri)t.Properties["DownloadUri"].Value);
+            using var get = new HttpRequestMessage(HttpMethod.Get, (Uri)r.Output[5].BaseObject);
             get.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ticket);
             var download = http.SendAsync(get);
-            using var put = new HttpRequestMessage(HttpMethod.Put, (Uri)t.Properties["UploadUri"].Value) { Content = new ByteArrayContent(new byte[] { 42, 43 }) };
+            using var put = new HttpRequestMessage(HttpMethod.Put, (Uri)r.Output[4].BaseObject) { Content = new ByteArrayContent(new byte[] { 42, 43 }) };
             put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ticket);
             using var putResp = await http.SendAsync(put);
             Assert.Equal(200, (int)putResp.StatusCode);
@@ -117,9 +121,9 @@ namespace ExecBridge.Tests.Relay
             {
                 ps.Run("Set-ExecBridgeRelay -InternalUri $args[0] -WorkspaceId $args[1] -SecretEnvironmentVariable $args[2]",
                     G.InternalBaseUri, G.WorkspaceId, name).AssertOk();
-                var t = ps.Run("New-RelayTicket $args[0] $args[1]", GatewayWithExecutors.CurrentId, GatewayWithExecutors.LegacyId).AssertOk().Output.Single();
-                Assert.StartsWith("rly_", t.P("Ticket"));
-                G.ExpireTicket(t.P("Ticket")!);
+                var t = ps.Run("(New-RelayTicket $args[0] $args[1]).GetTicket()", GatewayWithExecutors.CurrentId, GatewayWithExecutors.LegacyId).AssertOk().Output.Single().ToString();
+                Assert.StartsWith("rly_", t);
+                G.ExpireTicket(t);
             }
             finally
             {
