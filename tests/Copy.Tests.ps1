@@ -114,8 +114,8 @@ Describe 'Copy-RemoteItem between two executors' {
             $t.SourceExecutorId | Should -Be 'cp-current'
             $t.ExpiresAt | Should -BeGreaterThan ([DateTimeOffset]::UtcNow)
             $t.MaskedTicket | Should -Not -BeNullOrEmpty
-            ($t | Format-Table | Out-String) | Should -Not -Match ([regex]::Escape($t.Ticket))
-            "$t" | Should -Not -Match ([regex]::Escape($t.Ticket))
+            ($t | Format-Table | Out-String) | Should -Not -Match ([regex]::Escape($t.GetTicket()))
+            "$t" | Should -Not -Match ([regex]::Escape($t.GetTicket()))
         }
     }
 }

@@ -27,7 +27,7 @@ BeforeAll {
         $objects.Item = Get-RemoteItem -Path "$dir/file.txt" -ExecutorId view
         $objects.CopyResult = Copy-RemoteItem -Path "$dir/file.txt" -Destination "$dir/copy.txt" -FromExecutor view -PassThru
         $objects.Ticket = New-RelayTicket -SourceExecutorId 'view-gw' -DestinationExecutorId 'view-gw'
-        $ticketSecret = if ($objects.Ticket.PSObject.Methods['GetTicket']) { $objects.Ticket.GetTicket() } else { $objects.Ticket.Ticket }
+        $ticketSecret = $objects.Ticket.GetTicket()
         $objects.Connection | Format-List * | Out-String | Out-Null
     }
     finally {
