@@ -13,7 +13,7 @@ namespace ExecBridge.Infrastructure
             CommandAst commandAst, IDictionary fakeBoundParameters)
         {
             var prefix = (wordToComplete ?? "").Trim('\'', '"');
-            return SessionPool.Current.Clients
+            return SessionPool.Visible
                 .Where(c => c.ExecutorId.StartsWith(prefix, System.StringComparison.OrdinalIgnoreCase))
                 .Select(c => new CompletionResult(Quote(c.ExecutorId), c.ExecutorId, CompletionResultType.ParameterValue,
                     $"{c.ExecutorId} ({c.Dialect}, {c.State})"));

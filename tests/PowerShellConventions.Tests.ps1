@@ -1,0 +1,102 @@
+#Requires -Modules Pester
+# Issue #18, "Feels like PowerShell": pipelines across executors, confirmation like Remove-Item, stderr on the error
+# stream, and errors that name what is wrong — as a user types them, against real codex exec-servers.
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Force
+    Import-Module (Get-ModuleManifestPath) -Force
+    # New runspaces find the module as an installed one, on PSModulePath (imported by path, it would not autoload there).
+    $env:PSModulePath = (Split-Path (Split-Path (Get-ModuleManifestPath))) + [IO.Path]::PathSeparator + $env:PSModulePath
+    $legacy = Start-TestExecServer -Version (Get-CodexVersion -Dialect Legacy)
+    $current = Start-TestExecServer -Version (Get-CodexVersion -Dialect Current)
+    $dir = New-TestFolder
+}
+
+AfterAll {
+    Disconnect-ExecBridge -All -Confirm:$false
+    $legacy, $current | Stop-TestExecServer
+    Remove-Item $dir -Recurse -Force -ErrorAction Ignore
+}
+
+Describe 'Pipelines with two executors connected (#18.2)' {
+    BeforeAll {
+        $null = Connect-ExecBridge -Uri $legacy.Uri -ExecutorId exe01
+        $null = Connect-ExecBridge -Uri $current.Uri -ExecutorId web01
+        Set-Content "$dir/a.txt" 'alpha'
+        Set-Content "$dir/b.txt" 'beta'
+    }
+    AfterAll { Disconnect-ExecBridge -All -Confirm:$false }
+
+    It 'pipes Get-RemoteChildItem -ExecutorId into Get-RemoteFile, which takes the executor from each item' {
+        $items = Get-RemoteChildItem -ExecutorId web01 -Path $dir -Filter '*.txt'
+        $items.ExecutorId | Sort-Object -Unique | Should -Be 'web01'
+        $items | Get-RemoteFile | Sort-Object | Should -Be @('alpha', 'beta')
+    }
+
+    It 'resolves the executor per pipeline record, not once' {
+        $both = @(Get-RemoteItem -ExecutorId exe01 -Path "$dir/a.txt"; Get-RemoteItem -ExecutorId web01 -Path "$dir/b.txt")
+        $both | Test-RemotePath | Should -Be @($true, $true)
+        $both | Get-RemoteFile | Should -Be @('alpha', 'beta')
+    }
+
+    It 'runs a command on every connection piped from Get-ExecBridgeConnection' {
+        $said = Get-ExecBridgeConnection | Invoke-RemoteCommand -Command 'echo hi'
+        $said | Should -Be @('hi', 'hi')
+    }
+
+    It 'pipes Get-RemoteProcess into Stop-RemoteProcess' {
+        $a = Start-RemoteProcess -Command 'sleep 60' -ExecutorId exe01
+        $b = Start-RemoteProcess -Command 'sleep 60' -ExecutorId web01
+        $stopped = Get-RemoteProcess | Where-Object CommandLine -EQ 'sleep 60' | Stop-RemoteProcess -PassThru -Confirm:$false
+        @($stopped).Count | Should -Be 2
+        $null = $a, $b | Receive-RemoteOutput -Wait
+        "$($a.State)", "$($b.State)" | Should -Be @('Exited', 'Exited')
+    }
+
+    It 'reaches the parent runspace''s connections from ForEach-Object -Parallel by -ExecutorId' {
+        $out = 1..3 | ForEach-Object -ThrottleLimit 3 -Parallel {
+            Invoke-RemoteCommand -Command "echo $_" -ExecutorId exe01
+        }
+        $out | Sort-Object | Should -Be @('1', '2', '3')
+        $ids = 1 | ForEach-Object -Parallel { (Get-ExecBridgeConnection).ExecutorId }
+        $ids | Should -Be @('exe01', 'web01')
+    }
+
+    It 'keeps a runspace that connected itself to its own connections' {
+        $seen = 1 | ForEach-Object -Parallel {
+            $null = Connect-ExecBridge -Uri $using:current.Uri -ExecutorId mine
+            try { (Get-ExecBridgeConnection).ExecutorId; Invoke-RemoteCommand -Command 'echo own' }
+            finally { Disconnect-ExecBridge -All -Confirm:$false }
+        }
+        $seen | Should -Be @('mine', 'own')
+        (Get-ExecBridgeConnection).ExecutorId | Should -Be @('exe01', 'web01')
+    }
+}
+
+Describe 'Remove-RemoteItem asks like Remove-Item (#18.5)' {
+    It 'removes a folder tree with -Recurse -Force under -NonInteractive, without a prompt' {
+        $null = New-Item -ItemType Directory "$dir/tree/sub" -Force
+        Set-Content "$dir/tree/sub/f.txt" 'x'
+        $r = Invoke-ChildPwsh -Script @"
+Import-Module `$env:EXECBRIDGE_MODULE
+`$null = Connect-ExecBridge -Uri '$($current.Uri)' -ExecutorId rm
+Remove-RemoteItem -Path '$dir/tree' -Recurse -Force -ErrorAction Stop
+'removed'
+"@
+        $r.Error | Should -BeNullOrEmpty
+        $r.Output | Should -Be 'removed'
+        Test-Path "$dir/tree" | Should -BeFalse
+    }
+
+    It 'removes a read-only file with -Force, and a missing path is no error with -Force' {
+        Set-Content "$dir/ro.txt" 'x'
+        chmod 0444 "$dir/ro.txt"
+        $null = Connect-ExecBridge -Uri $current.Uri -ExecutorId rm
+        try {
+            Remove-RemoteItem -Path "$dir/ro.txt" -Force -ErrorAction Stop
+            Test-Path "$dir/ro.txt" | Should -BeFalse
+            Remove-RemoteItem -Path "$dir/ro.txt" -Force -ErrorAction Stop
+        }
+        finally { Disconnect-ExecBridge -All -Confirm:$false }
+    }
+}
