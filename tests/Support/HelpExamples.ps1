@@ -178,7 +178,7 @@ $ExampleChecks = @{
     }
     'New-RemoteItem/Create a file with content' = { Get-Content "$app/VERSION" -Raw | Should -Be '1.4.2' }
     'Remove-RemoteItem/Remove a file' = { Test-Path "$app/logs/old.log" | Should -BeFalse }
-    'Remove-RemoteItem/Remove a folder tree without prompting' = { Test-Path "$app/releases/41" | Should -BeFalse }
+    'Remove-RemoteItem/Remove a folder tree' = { Test-Path "$app/releases/41" | Should -BeFalse }
     'Copy-RemoteItem/Download a folder' = {
         Get-Sha256 ./out/app.tar.gz | Should -Be (Get-Sha256 "$app/out/app.tar.gz")
         Test-Path ./out/manifest.json | Should -BeTrue

@@ -7,9 +7,9 @@ namespace ExecBridge.Cmdlets.Files
 {
     /// <summary>
     /// <para type="synopsis">Removes a file or folder on an executor.</para>
-    /// <para type="description">A non-empty folder is only removed with -Recurse (which asks for confirmation like a
-    /// ConfirmImpact High cmdlet unless -Confirm:$false). A missing path is an error unless -Force. The server's
-    /// recursive, silent defaults are never used.</para>
+    /// <para type="description">A non-empty folder is only removed with -Recurse. Like Remove-Item it asks only with
+    /// -Confirm (ConfirmImpact Medium). -Force: a missing path is not an error, and read-only items go too (on the
+    /// POSIX executors a file's own mode never stops its removal). The server's recursive, silent defaults are never used.</para>
     /// </summary>
     [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(void))]
@@ -50,10 +50,8 @@ namespace ExecBridge.Cmdlets.Files
                     }
                     string target = $"{path} on executor '{client.ExecutorId}'";
                     bool highImpact = folder && Recurse;
+                    // Like Remove-Item: -Recurse asks nothing extra; only ShouldProcess (-Confirm, $ConfirmPreference) does.
                     if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) continue;
-                    if (highImpact && NeedsHighImpactConfirmation()
-                        && !ShouldContinue($"Remove the folder '{path}' on executor '{client.ExecutorId}' and everything in it?", "Confirm"))
-                        continue;
                     Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
@@ -61,22 +59,6 @@ namespace ExecBridge.Cmdlets.Files
                     WriteFailure(ex, raw);
                 }
             }
-        }
-
-        /// <summary>
-        /// A recursive removal behaves like ConfirmImpact High: it asks when $ConfirmPreference is High or lower,
-        /// unless -Confirm was given explicitly (then ShouldProcess already decided) or -WhatIf is on.
-        /// </summary>
-        private bool NeedsHighImpactConfirmation()
-        {
-            if (MyInvocation.BoundParameters.ContainsKey("Confirm") || MyInvocation.BoundParameters.ContainsKey("WhatIf")) return false;
-            var pref = GetVariableValue("ConfirmPreference");
-            if (pref is PSObject pso) pref = pso.BaseObject;
-            ConfirmImpact level = ConfirmImpact.High;
-            if (pref is ConfirmImpact ci) level = ci;
-            else if (pref != null && Enum.TryParse(pref.ToString(), true, out ConfirmImpact parsed)) level = parsed;
-            // At Medium or lower ShouldProcess (ConfirmImpact Medium) has already asked.
-            return level == ConfirmImpact.High;
         }
     }
 }
