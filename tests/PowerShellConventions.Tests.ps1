@@ -100,3 +100,45 @@ Remove-RemoteItem -Path '$dir/tree' -Recurse -Force -ErrorAction Stop
         finally { Disconnect-ExecBridge -All -Confirm:$false }
     }
 }
+
+Describe 'Remote stderr on the error stream, as for native commands (#18.4)' {
+    BeforeAll { $null = Connect-ExecBridge -Uri $current.Uri -ExecutorId err }
+    AfterAll { Disconnect-ExecBridge -All -Confirm:$false }
+
+    It 'is silenced by 2>$null and does not fail $? when the command exits 0' {
+        $out = Invoke-RemoteCommand 'echo out; echo noise >&2' 2>$null
+        $ok = $?
+        $out | Should -Be 'out'
+        $ok | Should -BeTrue
+    }
+
+    It 'is captured in order by 2>&1' {
+        # Two pipes keep no order between them once read; a pause between writes lets each reach the server first.
+        $all = Invoke-RemoteCommand 'echo o1; sleep 0.1; echo e1 >&2; sleep 0.1; echo o2; sleep 0.1; echo e2 >&2' 2>&1
+        $all | ForEach-Object { "$_" } | Should -Be @('o1', 'e1', 'o2', 'e2')
+        ($all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] }).Count | Should -Be 2
+    }
+
+    It 'does not turn an exit-0 command into a failure under -ErrorAction Stop or $ErrorActionPreference = Stop' {
+        { Invoke-RemoteCommand 'echo warn >&2; exit 0' -ErrorAction Stop 2>$null } | Should -Not -Throw
+        & {
+            $ErrorActionPreference = 'Stop'
+            { Invoke-RemoteCommand 'echo warn >&2' -ErrorVariable ev 2>$null } | Should -Not -Throw
+        }
+        $err = { Invoke-RemoteCommand 'echo warn >&2; exit 4' -ErrorAction Stop 2>$null } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'RemoteProcessFailed,*'
+    }
+
+    It 'lands in -ErrorVariable; -ErrorAction SilentlyContinue hides it, Ignore drops it' {
+        $null = Invoke-RemoteCommand 'echo bad >&2' -ErrorVariable ev 2>$null
+        $ev.Count | Should -Be 1
+        $ev[0].FullyQualifiedErrorId | Should -BeLike 'RemoteStderr*'
+        "$($ev[0])" | Should -Be 'bad'
+        $shown = Invoke-RemoteCommand 'echo hidden >&2' -ErrorVariable ev2 -ErrorAction SilentlyContinue 2>&1
+        $shown | Should -BeNullOrEmpty
+        "$ev2" | Should -Be 'hidden'
+        $none = Invoke-RemoteCommand 'echo dropped >&2' -ErrorVariable ev3 -ErrorAction Ignore 2>&1
+        $none | Should -BeNullOrEmpty
+        $ev3.Count | Should -Be 0
+    }
+}
