@@ -20,6 +20,8 @@
         'Receive-RemoteOutput'
         'Send-RemoteInput'
         'Stop-RemoteProcess'
+        'Wait-RemoteProcess'
+        'Remove-RemoteProcess'
         'Invoke-RemoteCommand'
         'Get-RemoteFile'
         'Set-RemoteFile'

@@ -142,3 +142,63 @@ Describe 'Remote stderr on the error stream, as for native commands (#18.4)' {
         $ev3.Count | Should -Be 0
     }
 }
+
+Describe 'Processes like jobs, and reading parts of files (#18.7)' {
+    BeforeAll { $null = Connect-ExecBridge -Uri $legacy.Uri -ExecutorId jobs }
+    AfterAll { Disconnect-ExecBridge -All -Confirm:$false }
+
+    It 'takes a command line as the first positional argument of Start-RemoteProcess, like Invoke-RemoteCommand' {
+        $p = Start-RemoteProcess 'echo hi; echo there'
+        $p.CommandLine | Should -Be 'echo hi; echo there'
+        ($p | Receive-RemoteOutput -Wait).Line | Should -Be @('hi', 'there')
+        $q = Start-RemoteProcess -FilePath printf -ArgumentList '%s', 'argv'
+        ($q | Receive-RemoteOutput -Wait).Line | Should -Be 'argv'
+    }
+
+    It 'kills a command that outlives Invoke-RemoteCommand -TimeoutSec and reports OperationTimeout' {
+        $started = [datetime]::UtcNow
+        $err = { Invoke-RemoteCommand 'echo begun; sleep 30' -TimeoutSec 1 -ErrorAction Stop } | Should -Throw -PassThru
+        ([datetime]::UtcNow - $started).TotalSeconds | Should -BeLessThan 15
+        $err.FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+        "$($err.CategoryInfo.Category)" | Should -Be 'OperationTimeout'
+        "$($err.TargetObject)" | Should -Be 'echo begun; sleep 30'
+        (Get-ChildProcessId -ParentId $legacy.Process.Id | ForEach-Object { Get-Content "/proc/$_/cmdline" -Raw -ErrorAction Ignore }) -match 'sleep.30' |
+            Should -BeNullOrEmpty
+    }
+
+    It 'waits for processes with Wait-RemoteProcess: all, -Any, -Timeout' {
+        $fast = Start-RemoteProcess 'exit 3'
+        $slow = Start-RemoteProcess 'sleep 1; exit 4'
+        $first = $fast, $slow | Wait-RemoteProcess -Any
+        $first.ExitCode | Should -Be 3
+        $all = $fast, $slow | Wait-RemoteProcess
+        $all.ExitCode | Sort-Object | Should -Be @(3, 4)
+        "$($slow.State)" | Should -Be 'Exited'
+        $hang = Start-RemoteProcess 'sleep 30'
+        $r = Wait-RemoteProcess -Process $hang -Timeout 1 -ErrorVariable late -ErrorAction SilentlyContinue
+        $r | Should -BeNullOrEmpty
+        $late[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+        "$($hang.State)" | Should -Be 'Running'
+        Stop-RemoteProcess -Process $hang -Confirm:$false
+    }
+
+    It 'forgets ended processes with Remove-RemoteProcess; a running one needs -Force' {
+        $done = Start-RemoteProcess 'exit 0'
+        $null = $done | Wait-RemoteProcess
+        $running = Start-RemoteProcess 'sleep 30'
+        $done | Remove-RemoteProcess
+        Get-RemoteProcess | Where-Object ProcessId -EQ $done.ProcessId | Should -BeNullOrEmpty
+        { $running | Remove-RemoteProcess -ErrorAction Stop } | Should -Throw -ErrorId 'RemoteProcessRunning,*'
+        Get-RemoteProcess | Where-Object ProcessId -EQ $running.ProcessId | Should -Not -BeNullOrEmpty
+        $running | Remove-RemoteProcess -Force
+        Get-RemoteProcess | Where-Object ProcessId -EQ $running.ProcessId | Should -BeNullOrEmpty
+    }
+
+    It 'reads the first or last lines with Get-RemoteFile -TotalCount / -Tail' {
+        Set-Content "$dir/lines.txt" (1..1000 | ForEach-Object { "line $_" })
+        Get-RemoteFile "$dir/lines.txt" -TotalCount 2 | Should -Be @('line 1', 'line 2')
+        Get-RemoteFile "$dir/lines.txt" -Tail 3 | Should -Be @('line 998', 'line 999', 'line 1000')
+        Get-RemoteFile "$dir/lines.txt" -Tail 0 | Should -BeNullOrEmpty
+        { Get-RemoteFile "$dir/lines.txt" -Tail 1 -Raw -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+    }
+}

@@ -50,6 +50,11 @@ namespace ExecBridge.Cmdlets
         [Parameter]
         public SwitchParameter StderrToInformation { get; set; }
 
+        // 0: no limit. On expiry the remote process group is killed and OperationTimeout written.
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int TimeoutSec { get; set; }
+
         private string? _commandLine;
 
         protected override void ProcessRecord()
@@ -69,14 +74,18 @@ namespace ExecBridge.Cmdlets
                 return;
             }
 
-            bool finished = false;
+            bool finished = false, timedOut = false;
+            var deadline = TimeoutSec > 0 ? DateTime.UtcNow.AddSeconds(TimeoutSec) : DateTime.MaxValue;
             try
             {
                 while (true)
                 {
                     bool done = OutputReader.Drain(process, false, EmitLine, _ => { }, e => WriteFailure(e, process));
                     if (done) { finished = true; break; }
-                    Await(client.WaitForOutputAsync(process.Handle, TimeSpan.FromMilliseconds(500), StopToken));
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero) { timedOut = true; break; }
+                    var wait = left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500);
+                    Await(client.WaitForOutputAsync(process.Handle, wait, StopToken));
                 }
             }
             catch (Exception ex) when (IsClientFailure(ex))
@@ -90,6 +99,15 @@ namespace ExecBridge.Cmdlets
                 client.Forget(process.Handle);
             }
 
+            if (timedOut)
+            {
+                // Killed in the finally above; what it printed until then was already written.
+                WriteError(new ErrorRecord(new TimeoutException(
+                    $"'{commandLine}' on executor '{process.ExecutorId}' did not end within {TimeoutSec} s (-TimeoutSec); it was stopped."),
+                    "OperationTimeout", ErrorCategory.OperationTimeout, commandLine));
+                if (PassThru) WriteObject(process);
+                return;
+            }
             if (process.ExitCode is int code)
             {
                 SessionState.PSVariable.Set("global:LASTEXITCODE", code);

@@ -54,6 +54,20 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter(ParameterSetName = ContentSet)]
         public SwitchParameter Raw { get; set; }
 
+        // Get-Content's: the first N lines (reading stops there), or the last N (the file is read through, N lines kept).
+        [Parameter(ParameterSetName = ContentSet)]
+        [Alias("First", "Head")]
+        [ValidateRange(0, long.MaxValue)]
+        public long TotalCount { get; set; } = -1;
+
+        [Parameter(ParameterSetName = ContentSet)]
+        [Alias("Last")]
+        [ValidateRange(0, int.MaxValue)]
+        public int Tail { get; set; } = -1;
+
+        private long _emitted;
+        private Queue<string>? _tail;
+
         [Parameter(ParameterSetName = DestinationSet)]
         public SwitchParameter Force { get; set; }
 
@@ -61,6 +75,16 @@ namespace ExecBridge.Cmdlets.Files
         public SwitchParameter PassThru { get; set; }
 
         private long? SliceLength => Length < 0 ? (long?)null : Length;
+
+        protected override void BeginProcessing()
+        {
+            base.BeginProcessing();
+            bool counted = TotalCount >= 0 || Tail >= 0;
+            if (counted && (Raw || AsByteStream || (TotalCount >= 0 && Tail >= 0)))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    "-TotalCount and -Tail count lines: use one of them, and not with -Raw or -AsByteStream."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, TotalCount >= 0 ? (object)TotalCount : Tail));
+        }
 
         protected override void ProcessRecord()
         {
@@ -103,6 +127,9 @@ namespace ExecBridge.Cmdlets.Files
             var queue = new ConcurrentQueue<byte[]>();
             var space = new SemaphoreSlim(8, 8);
             var ready = new SemaphoreSlim(0, int.MaxValue);
+            _emitted = 0;
+            _tail = Tail >= 0 ? new Queue<string>() : null;
+            using var enough = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
             var task = Task.Run(async () =>
             {
                 try
@@ -112,7 +139,7 @@ namespace ExecBridge.Cmdlets.Files
                         await space.WaitAsync(ct).ConfigureAwait(false);
                         queue.Enqueue(chunk.ToArray());
                         ready.Release();
-                    }, StopToken).ConfigureAwait(false);
+                    }, enough.Token).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -143,8 +170,15 @@ namespace ExecBridge.Cmdlets.Files
                 int n = decoder.GetChars(chunk, start, chunk.Length - start, chars, 0, false);
                 text.Append(chars, 0, n);
                 if (!Raw) EmitLines(text, final: false);
+                if (Done) { enough.Cancel(); break; }
             }
             FlushLog();
+            if (Done)
+            {
+                // -TotalCount reached: the reader was told to stop; its cancellation is not a failure.
+                try { task.Wait(); } catch (AggregateException) when (!StopToken.IsCancellationRequested) { }
+                return;
+            }
             Await(task);
             if (bytes != null)
             {
@@ -156,6 +190,19 @@ namespace ExecBridge.Cmdlets.Files
             text.Append(tail);
             if (Raw) WriteObject(text.ToString());
             else EmitLines(text, final: true);
+            if (_tail != null) foreach (var line in _tail) WriteObject(line);
+        }
+
+        private bool Done => TotalCount >= 0 && _emitted >= TotalCount;
+
+        private void EmitLine(string line)
+        {
+            if (Done) return;
+            _emitted++;
+            if (_tail == null) { WriteObject(line); return; }
+            if (Tail == 0) return;
+            if (_tail.Count == Tail) _tail.Dequeue();
+            _tail.Enqueue(line);
         }
 
         /// <summary>Writes complete lines ("\n" or "\r\n") and keeps the unfinished rest.</summary>
@@ -167,13 +214,13 @@ namespace ExecBridge.Cmdlets.Files
             {
                 if (s[i] != '\n') continue;
                 int end = i > start && s[i - 1] == '\r' ? i - 1 : i;
-                WriteObject(s.Substring(start, end - start));
+                EmitLine(s.Substring(start, end - start));
                 start = i + 1;
             }
             text.Remove(0, start);
             if (final && text.Length > 0)
             {
-                WriteObject(text.ToString());
+                EmitLine(text.ToString());
                 text.Clear();
             }
         }
