@@ -202,3 +202,52 @@ Describe 'Processes like jobs, and reading parts of files (#18.7)' {
         { Get-RemoteFile "$dir/lines.txt" -Tail 1 -Raw -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
     }
 }
+
+Describe 'Errors that name what is wrong (#18.6)' {
+    BeforeAll { $null = Connect-ExecBridge -Uri $current.Uri -ExecutorId named }
+    AfterAll { Disconnect-ExecBridge -All -Confirm:$false }
+
+    It 'refuses -Uri ''not a uri'' as InvalidExecutorUri with the text as target' {
+        $err = { Connect-ExecBridge -Uri 'not a uri' -ExecutorId bad -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidExecutorUri,*' -PassThru
+        "$($err.CategoryInfo.Category)" | Should -Be 'InvalidArgument'
+        $err.TargetObject | Should -Be 'not a uri'
+        { Connect-ExecBridge -GatewayUri 'gw' -ExecutorId bad -Token (ConvertTo-SecureString 'x' -AsPlainText -Force) -ErrorAction Stop } |
+            Should -Throw -ErrorId 'InvalidExecutorUri,*'
+    }
+
+    It 'says ExecutorNotConnected, naming the executor, for a connection object used after Disconnect-ExecBridge' {
+        $old = Connect-ExecBridge -Uri $current.Uri -ExecutorId gone
+        Disconnect-ExecBridge -ExecutorId gone -Confirm:$false
+        $err = { Invoke-RemoteCommand 'echo hi' -Connection $old -ErrorAction Stop } | Should -Throw -ErrorId 'ExecutorNotConnected,*' -PassThru
+        "$err" | Should -BeLike "*'gone'*"
+        "$err" | Should -Not -BeLike '*ObjectDisposed*'
+    }
+
+    It 'names a missing -WorkingDirectory as the target, not the command' {
+        $err = { Invoke-RemoteCommand 'echo hi' -WorkingDirectory /no/such/dir -ErrorAction Stop } | Should -Throw -ErrorId 'RemotePathNotFound,*' -PassThru
+        $err.TargetObject | Should -Be '/no/such/dir'
+        "$err" | Should -BeLike '*working directory*/no/such/dir*'
+        $err = { Start-RemoteProcess -FilePath sh -WorkingDirectory /no/such/dir -ErrorAction Stop } | Should -Throw -ErrorId 'RemotePathNotFound,*' -PassThru
+        $err.TargetObject | Should -Be '/no/such/dir'
+    }
+
+    It 'names a missing -FilePath program as the target' {
+        $err = { Invoke-RemoteCommand -FilePath /no/such/prog -WorkingDirectory $dir -ErrorAction Stop } | Should -Throw -ErrorId 'RemoteCommandNotFound,*' -PassThru
+        $err.TargetObject | Should -Be '/no/such/prog'
+        "$($err.CategoryInfo.Category)" | Should -Be 'ObjectNotFound'
+        "$err" | Should -BeLike "*program '/no/such/prog'*"
+        $err = { Start-RemoteProcess -FilePath no-such-program-here -ErrorAction Stop } | Should -Throw -ErrorId 'RemoteCommandNotFound,*' -PassThru
+        "$err" | Should -BeLike '*PATH*'
+    }
+
+    It 'refuses -Encoding klingon as InvalidArgument naming the valid names, and completes -Encoding' {
+        Set-Content "$dir/enc.txt" 'x'
+        $err = { Get-RemoteFile "$dir/enc.txt" -Encoding klingon -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*' -PassThru
+        $err.TargetObject | Should -Be 'klingon'
+        "$err" | Should -BeLike '*utf8*'
+        { 'x' | Set-RemoteFile "$dir/enc2.txt" -Encoding klingon -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+        Test-Path "$dir/enc2.txt" | Should -BeFalse
+        $line = "Get-RemoteFile /x -Encoding utf8"
+        (TabExpansion2 $line $line.Length).CompletionMatches.CompletionText | Should -Contain 'utf8BOM'
+    }
+}

@@ -52,6 +52,12 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            // 'not a uri' binds as a relative Uri, whose Host and Scheme throw: refuse it before anything reads them.
+            foreach (var (given, name) in new[] { (Uri, "-Uri"), (GatewayUri, "-GatewayUri") })
+                if (given != null && !given.IsAbsoluteUri)
+                    ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                        $"'{given.OriginalString}' ({name}) is not an absolute ws:// or wss:// address, such as ws://host:port."),
+                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, given.OriginalString));
             var pool = SessionPool.Current;
             string executorId = ExecutorId ?? DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)

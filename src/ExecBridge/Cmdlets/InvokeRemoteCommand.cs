@@ -70,6 +70,8 @@ namespace ExecBridge.Cmdlets
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {
+                var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
+                if (named != null) ThrowTerminatingError(named);
                 ThrowFailure(ex, commandLine);
                 return;
             }

@@ -54,6 +54,8 @@ namespace ExecBridge.Cmdlets
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {
+                var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
+                if (named != null) ThrowTerminatingError(named);
                 ThrowFailure(ex, (object?)FilePath ?? Command);
             }
         }

@@ -104,6 +104,22 @@ namespace ExecBridge.Cmdlets.Files
             }
         }
 
+        /// <summary>Checks -Encoding up front, so a bad name is one clear InvalidArgument error, not a .NET exception later.</summary>
+        protected void ValidateEncoding(string? name)
+        {
+            if (name == null) return;
+            try
+            {
+                ResolveEncoding(name);
+            }
+            catch (Exception ex) when (ex is ArgumentException || ex is NotSupportedException)
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"'{name}' is not a known encoding. Use one of: {string.Join(", ", EncodingNames)} (or a .NET encoding name such as utf-16BE)."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, name));
+            }
+        }
+
         public static readonly string[] EncodingNames = { "utf8", "utf8NoBOM", "utf8BOM", "ascii", "unicode", "bigendianunicode", "utf32", "latin1" };
     }
 }

@@ -46,6 +46,7 @@ namespace ExecBridge.Cmdlets.Files
         public long Length { get; set; } = -1;
 
         [Parameter(ParameterSetName = ContentSet)]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
         public string? Encoding { get; set; }
 
         [Parameter(ParameterSetName = ContentSet)]
@@ -79,6 +80,7 @@ namespace ExecBridge.Cmdlets.Files
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
+            ValidateEncoding(Encoding);
             bool counted = TotalCount >= 0 || Tail >= 0;
             if (counted && (Raw || AsByteStream || (TotalCount >= 0 && Tail >= 0)))
                 ThrowTerminatingError(new ErrorRecord(new ArgumentException(

@@ -35,6 +35,7 @@ namespace ExecBridge.Cmdlets.Files
         public object?[] Value { get; set; } = Array.Empty<object>();
 
         [Parameter]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
         public string? Encoding { get; set; }
 
         [Parameter]
@@ -49,6 +50,7 @@ namespace ExecBridge.Cmdlets.Files
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
+            ValidateEncoding(Encoding);
             _encoding = ResolveEncoding(Encoding);
             _spool = new SpoolSource("pipeline input");
         }
