@@ -251,3 +251,49 @@ Describe 'Errors that name what is wrong (#18.6)' {
         (TabExpansion2 $line $line.Length).CompletionMatches.CompletionText | Should -Contain 'utf8BOM'
     }
 }
+
+Describe 'Wildcards in -Path, -LiteralPath beside it (#18.3)' {
+    BeforeAll {
+        $null = Connect-ExecBridge -Uri $legacy.Uri -ExecutorId wild
+        $w = Join-Path $dir 'wild'
+        $null = New-Item -ItemType Directory "$w/logs/a", "$w/logs/b" -Force
+        Set-Content "$w/logs/a/one.log" 'one'
+        Set-Content "$w/logs/b/two.log" 'two'
+        Set-Content "$w/logs/b/skip.txt" 'skip'
+        Set-Content "$w/logs/.hidden.log" 'hidden'
+        Set-Content -LiteralPath "$w/logs/odd[1].log" 'odd'
+    }
+    AfterAll { Disconnect-ExecBridge -All -Confirm:$false }
+
+    It 'expands wildcards in Get-RemoteItem -Path, also in folder segments, and skips dot files' {
+        (Get-RemoteItem "$w/logs/*/*.log").FullName | Should -Be @("$w/logs/a/one.log", "$w/logs/b/two.log")
+        (Get-RemoteItem "$w/logs/*.log").Name | Should -Be 'odd[1].log'
+        (Get-RemoteItem "$w/logs/.h*").Name | Should -Be '.hidden.log'
+        Get-RemoteItem "$w/logs/*.none" -ErrorAction Stop | Should -BeNullOrEmpty
+    }
+
+    It 'reads every match with Get-RemoteFile and lists every matching folder with Get-RemoteChildItem' {
+        Get-RemoteFile "$w/logs/?/*.log" | Should -Be @('one', 'two')
+        (Get-RemoteChildItem "$w/logs/[ab]" -File).Name | Sort-Object | Should -Be @('one.log', 'skip.txt', 'two.log')
+    }
+
+    It 'takes names with wildcard characters literally with -LiteralPath and from piped RemoteItems' {
+        Get-RemoteFile -LiteralPath "$w/logs/odd[1].log" | Should -Be 'odd'
+        (Get-RemoteItem -LiteralPath "$w/logs/odd[1].log").Name | Should -Be 'odd[1].log'
+        Get-RemoteItem -LiteralPath "$w/logs/odd[1].log" | Get-RemoteFile | Should -Be 'odd'
+        { Get-RemoteItem -LiteralPath "$w/logs/*.log" -ErrorAction Stop } | Should -Throw -ErrorId 'RemotePathNotFound,*'
+        # Pipeline input is literal, like Get-Item's -LiteralPath from objects: a piped string is not a pattern.
+        "$w/logs/odd[1].log" | Get-RemoteFile | Should -Be 'odd'
+    }
+
+    It 'removes every match with Remove-RemoteItem -Path, and only the literal one with -LiteralPath' {
+        Set-Content -LiteralPath "$w/logs/b/x[1].tmp" 'x'
+        Set-Content "$w/logs/b/x1.tmp" 'x'
+        Remove-RemoteItem -LiteralPath "$w/logs/b/x[1].tmp"
+        Test-Path -LiteralPath "$w/logs/b/x[1].tmp" | Should -BeFalse
+        Test-Path "$w/logs/b/x1.tmp" | Should -BeTrue
+        Remove-RemoteItem "$w/logs/*/*.log"
+        Test-Path "$w/logs/a/one.log", "$w/logs/b/two.log" | Should -Be @($false, $false)
+        Test-Path "$w/logs/b/skip.txt" | Should -BeTrue
+    }
+}

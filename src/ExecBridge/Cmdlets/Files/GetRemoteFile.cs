@@ -18,22 +18,33 @@ namespace ExecBridge.Cmdlets.Files
     /// against sha256sum on the executor, written to a .partial file and renamed into place. -Offset/-Length read a slice.
     /// Without -Destination the content is emitted as lines (-Raw: one string; -AsByteStream: one byte[]).</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentSet)]
-    [OutputType(typeof(string), ParameterSetName = new[] { ContentSet })]
-    [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet })]
-    [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet })]
+    [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentLiteralSet)]
+    [OutputType(typeof(string), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
+    [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
+    [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet, DestinationLiteralSet })]
     public sealed class GetRemoteFile : FileCmdletBase
     {
         private const string ContentSet = "Content";
         private const string DestinationSet = "Destination";
+        private const string ContentLiteralSet = "ContentLiteralPath";
+        private const string DestinationLiteralSet = "DestinationLiteralPath";
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ContentSet)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = DestinationSet)]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = Array.Empty<string>();
+        public string[]? Path { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ContentLiteralSet)]
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = DestinationLiteralSet)]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
 
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = DestinationSet)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = DestinationLiteralSet)]
         [ValidateNotNullOrEmpty]
         public string? Destination { get; set; }
 
@@ -46,22 +57,27 @@ namespace ExecBridge.Cmdlets.Files
         public long Length { get; set; } = -1;
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         [ArgumentCompleter(typeof(EncodingCompleter))]
         public string? Encoding { get; set; }
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         public SwitchParameter AsByteStream { get; set; }
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         public SwitchParameter Raw { get; set; }
 
         // Get-Content's: the first N lines (reading stops there), or the last N (the file is read through, N lines kept).
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         [Alias("First", "Head")]
         [ValidateRange(0, long.MaxValue)]
         public long TotalCount { get; set; } = -1;
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         [Alias("Last")]
         [ValidateRange(0, int.MaxValue)]
         public int Tail { get; set; } = -1;
@@ -70,9 +86,11 @@ namespace ExecBridge.Cmdlets.Files
         private Queue<string>? _tail;
 
         [Parameter(ParameterSetName = DestinationSet)]
+        [Parameter(ParameterSetName = DestinationLiteralSet)]
         public SwitchParameter Force { get; set; }
 
         [Parameter(ParameterSetName = DestinationSet)]
+        [Parameter(ParameterSetName = DestinationLiteralSet)]
         public SwitchParameter PassThru { get; set; }
 
         private long? SliceLength => Length < 0 ? (long?)null : Length;
@@ -91,12 +109,16 @@ namespace ExecBridge.Cmdlets.Files
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            foreach (var p in Path)
+            bool download = ParameterSetName == DestinationSet || ParameterSetName == DestinationLiteralSet;
+            foreach (var p in LiteralPath ?? Path!)
             {
                 try
                 {
-                    if (ParameterSetName == DestinationSet) Download(client, p);
-                    else EmitContent(client, p);
+                    foreach (var one in ExpandPath(client, p, LiteralPath != null))
+                    {
+                        if (download) Download(client, one);
+                        else EmitContent(client, one);
+                    }
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
                 {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Management.Automation;
 using ExecBridge.Client;
 using ExecBridge.Infrastructure;
@@ -11,15 +12,24 @@ namespace ExecBridge.Cmdlets.Files
     /// -Confirm (ConfirmImpact Medium). -Force: a missing path is not an error, and read-only items go too (on the
     /// POSIX executors a file's own mode never stops its removal). The server's recursive, silent defaults are never used.</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "LiteralPath")]
     [OutputType(typeof(void))]
     public sealed class RemoveRemoteItem : FileCmdletBase
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = Array.Empty<string>();
+        public string[]? Path { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "LiteralPath")]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
+
+        private bool Literal => LiteralPath != null;
+        private string[] Paths => LiteralPath ?? Path!;
 
         [Parameter]
         public SwitchParameter Recurse { get; set; }
@@ -30,34 +40,51 @@ namespace ExecBridge.Cmdlets.Files
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            foreach (var raw in Path)
+            foreach (var pattern in Paths)
+                foreach (var raw in Expand(client, pattern))
+                    Remove(client, raw);
+        }
+
+        private IEnumerable<string> Expand(ExecutorClient client, string pattern)
+        {
+            try
             {
-                try
+                return ExpandPath(client, pattern, Literal);
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                WriteFailure(ex, pattern);
+                return Array.Empty<string>();
+            }
+        }
+
+        private void Remove(ExecutorClient client, string raw)
+        {
+            try
+            {
+                var path = NormalizeRemote(raw);
+                var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
+                if (info == null)
                 {
-                    var path = NormalizeRemote(raw);
-                    var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
-                    if (info == null)
-                    {
-                        if (Force) continue;
-                        throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound, $"Remote path '{path}' does not exist on executor '{client.ExecutorId}'.");
-                    }
-                    bool folder = info.IsDirectory && !info.IsSymlink; // a link is removed, never its target
-                    if (folder && !Recurse && Await(client.ReadDirectoryAsync(path, StopToken)).Count > 0)
-                    {
-                        WriteError(new ErrorRecord(new RemoteDirectoryNotEmptyException(path, client.ExecutorId),
-                            "RemoteDirectoryNotEmpty", ErrorCategory.WriteError, raw));
-                        continue;
-                    }
-                    string target = $"{path} on executor '{client.ExecutorId}'";
-                    bool highImpact = folder && Recurse;
-                    // Like Remove-Item: -Recurse asks nothing extra; only ShouldProcess (-Confirm, $ConfirmPreference) does.
-                    if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) continue;
-                    Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
+                    if (Force) return;
+                    throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound, $"Remote path '{path}' does not exist on executor '{client.ExecutorId}'.");
                 }
-                catch (Exception ex) when (IsClientFailure(ex))
+                bool folder = info.IsDirectory && !info.IsSymlink; // a link is removed, never its target
+                if (folder && !Recurse && Await(client.ReadDirectoryAsync(path, StopToken)).Count > 0)
                 {
-                    WriteFailure(ex, raw);
+                    WriteError(new ErrorRecord(new RemoteDirectoryNotEmptyException(path, client.ExecutorId),
+                        "RemoteDirectoryNotEmpty", ErrorCategory.WriteError, raw));
+                    return;
                 }
+                string target = $"{path} on executor '{client.ExecutorId}'";
+                bool highImpact = folder && Recurse;
+                // Like Remove-Item: -Recurse asks nothing extra; only ShouldProcess (-Confirm, $ConfirmPreference) does.
+                if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) return;
+                Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                WriteFailure(ex, raw);
             }
         }
     }
