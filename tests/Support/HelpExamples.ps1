@@ -144,6 +144,7 @@ $ExampleChecks = @{
     }
     'Invoke-RemoteCommand/Give up on a command that hangs' = {
         @($objects | ForEach-Object { "$_" }) | Should -Be 'waiting', 'OperationTimeout'
+        $late[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
     }
     'Get-RemoteFile/Show the first and last lines of a file' = { @($objects | ForEach-Object { "$_" }) | Should -Be 'ready', '[server]' }
     'Stop-RemoteProcess/Kill a process' = { "$($objects[-1])" | Should -Be 'Exited' }
