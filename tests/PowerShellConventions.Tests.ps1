@@ -132,8 +132,9 @@ Describe 'Remote stderr on the error stream, as for native commands (#18.4)' {
     It 'lands in -ErrorVariable; -ErrorAction SilentlyContinue hides it, Ignore drops it' {
         $null = Invoke-RemoteCommand 'echo bad >&2' -ErrorVariable ev 2>$null
         $ev.Count | Should -Be 1
-        $ev[0].FullyQualifiedErrorId | Should -BeLike 'RemoteStderr*'
+        $ev[0].FullyQualifiedErrorId | Should -BeLike 'RemoteStderr,*'
         "$($ev[0])" | Should -Be 'bad'
+        $ev[0].InvocationInfo.MyCommand.Name | Should -Be 'Invoke-RemoteCommand'
         $shown = Invoke-RemoteCommand 'echo hidden >&2' -ErrorVariable ev2 -ErrorAction SilentlyContinue 2>&1
         $shown | Should -BeNullOrEmpty
         "$ev2" | Should -Be 'hidden'

@@ -32,6 +32,11 @@ namespace ExecBridge.Infrastructure
         private static readonly MethodInfo? Append = Method?.DeclaringType!.GetMethod("AppendErrorToVariables",
             BindingFlags.NonPublic | BindingFlags.Instance, null, new[] { typeof(object) }, null);
 
+        // Public WriteError stamps the cmdlet's invocation on the record; without it the host shows the exception's type
+        // name ("RemoteStderrException: ...") instead of "Invoke-RemoteCommand: ...".
+        private static readonly MethodInfo? SetInvocation = typeof(ErrorRecord).GetMethod("SetInvocationInfo",
+            BindingFlags.NonPublic | BindingFlags.Instance, null, new[] { typeof(InvocationInfo) }, null);
+
         /// <summary>False when the runtime has no native-stderr entry; the line was not written then.</summary>
         public static bool TryWrite(PSCmdlet cmdlet, ErrorRecord record)
         {
@@ -42,6 +47,7 @@ namespace ExecBridge.Infrastructure
             if (preference == ActionPreference.Ignore) return true;
             try
             {
+                SetInvocation?.Invoke(record, new object?[] { cmdlet.MyInvocation });
                 Append.Invoke(runtime, new object?[] { record });
                 if (preference != ActionPreference.SilentlyContinue)
                     Method.Invoke(runtime, new object?[] { record, ActionPreference.Continue, true });
