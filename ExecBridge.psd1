@@ -20,6 +20,8 @@
         'Receive-RemoteOutput'
         'Send-RemoteInput'
         'Stop-RemoteProcess'
+        'Wait-RemoteProcess'
+        'Remove-RemoteProcess'
         'Invoke-RemoteCommand'
         'Enter-RemoteShell'
         'Get-RemoteFile'

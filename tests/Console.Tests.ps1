@@ -78,23 +78,32 @@ Describe 'Progress in the console' -Skip:$NoTmux {
 }
 
 Describe 'Confirmation in the console' -Skip:$NoTmux {
-    It 'asks before Remove-RemoteItem -Recurse, and keeps the folder on No' {
+    It 'asks before Remove-RemoteItem -Recurse -Confirm, and keeps the folder on No' {
         $null = New-Item -ItemType Directory "$dir/victim/sub" -Force
-        Send-Keys $term -Literal "Remove-RemoteItem -Path '$dir/victim' -Recurse" -Key Enter
+        Send-Keys $term -Literal "Remove-RemoteItem -Path '$dir/victim' -Recurse -Confirm" -Key Enter
         $screen = Wait-Screen $term -Pattern '\[Y\] Yes.*\[N\] No' -TimeoutSec 15
         $screen | Should -Match 'victim'
         Send-Keys $term -Literal 'N' -Key Enter
-        $null = Wait-Screen $term -Pattern "victim' -Recurse[\s\S]*\nPS [^\n]*> *(\n\s*)*\z" -TimeoutSec 15
+        $null = Wait-Screen $term -Pattern "victim' -Recurse -Confirm[\s\S]*\nPS [^\n]*> *(\n\s*)*\z" -TimeoutSec 15
         Test-Path "$dir/victim/sub" | Should -BeTrue
     }
 
     It 'removes the folder on Yes' {
-        Send-Keys $term -Literal "Remove-RemoteItem -Path '$dir/victim' -Recurse" -Key Enter
+        Send-Keys $term -Literal "Remove-RemoteItem -Path '$dir/victim' -Recurse -Confirm" -Key Enter
         $null = Wait-Screen $term -Pattern '\[Y\] Yes.*\[N\] No' -TimeoutSec 15
         Send-Keys $term -Literal 'Y' -Key Enter
         $deadline = [datetime]::UtcNow.AddSeconds(15)
         while ((Test-Path "$dir/victim") -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
         Test-Path "$dir/victim" | Should -BeFalse
+    }
+
+    It 'removes a folder with -Recurse without asking, like Remove-Item' {
+        $null = New-Item -ItemType Directory "$dir/quiet/sub" -Force
+        $null = Invoke-TerminalLine $term 'Clear-Host'
+        Send-Keys $term -Literal "Remove-RemoteItem -Path '$dir/quiet' -Recurse; 'removed-' + 'quietly'" -Key Enter
+        $screen = Wait-Screen $term -Pattern 'removed-quietly' -TimeoutSec 15
+        $screen | Should -Not -Match '\[Y\] Yes'
+        Test-Path "$dir/quiet" | Should -BeFalse
     }
 }
 

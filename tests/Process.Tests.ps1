@@ -60,10 +60,21 @@ Describe 'Invoke-RemoteCommand (<Dialect>)' -ForEach $Dialects {
         "$($p.State)" | Should -Be 'Exited'
     }
 
-    It 'shows stderr on the information stream, tagged stderr' {
-        $null = Invoke-RemoteCommand 'echo oops >&2' -InformationVariable info
+    It 'writes stderr to the error stream as non-terminating RemoteStderr records, in order with stdout' {
+        # Two pipes keep no order between them once read; a pause between writes lets each reach the server first.
+        $all = Invoke-RemoteCommand 'echo o1; sleep 0.1; echo e1 >&2; sleep 0.1; echo o2; sleep 0.1; echo e2 >&2' 2>&1
+        "$all" | Should -Be 'o1 e1 o2 e2'
+        $err = $all | Where-Object { $_ -is [System.Management.Automation.ErrorRecord] }
+        $err[0].FullyQualifiedErrorId | Should -BeLike 'RemoteStderr*'
+        "$($err[0].CategoryInfo.Category)" | Should -Be 'NotSpecified'
+        "$($err[0].TargetObject)" | Should -BeLike 'echo o1*'
+    }
+
+    It 'keeps stderr on the information stream with -StderrToInformation' {
+        $null = Invoke-RemoteCommand 'echo oops >&2' -StderrToInformation -InformationVariable info -ErrorVariable errs
         $info.MessageData | Should -Be 'oops'
         $info[0].Tags | Should -Contain 'stderr'
+        $errs | Should -BeNullOrEmpty
     }
 
     It 'reports a missing program as an error naming the command' {

@@ -130,6 +130,23 @@ $ExampleChecks = @{
     'Send-RemoteInput/Send bytes to a program that knows the length' = {
         Get-Sha256 "$app/blob.bin" | Should -Be (Get-Sha256 ./blob.bin)
     }
+    'Wait-RemoteProcess/Wait for background builds' = {
+        @($objects | ForEach-Object { "$_" }) | Should -Be '0', '0', 'a', 'b'
+    }
+    'Wait-RemoteProcess/Wait for the first of several, at most a few seconds' = {
+        $first.CommandLine | Should -Be 'exit 3'
+        "$objects" | Should -Be '3'
+    }
+    'Remove-RemoteProcess/Tidy up the processes that have ended' = { "$objects" | Should -Be '0' }
+    'Remove-RemoteProcess/Stop and remove a process that is still running' = {
+        $objects | Should -BeNullOrEmpty
+        Get-RemoteProcess | Should -BeNullOrEmpty
+    }
+    'Invoke-RemoteCommand/Give up on a command that hangs' = {
+        @($objects | ForEach-Object { "$_" }) | Should -Be 'waiting', 'OperationTimeout'
+        $late[0].FullyQualifiedErrorId | Should -BeLike 'OperationTimeout,*'
+    }
+    'Get-RemoteFile/Show the first and last lines of a file' = { @($objects | ForEach-Object { "$_" }) | Should -Be 'ready', '[server]' }
     'Stop-RemoteProcess/Kill a process' = { "$($objects[-1])" | Should -Be 'Exited' }
     'Stop-RemoteProcess/Interrupt a process and collect what it printed' = {
         @($objects | ForEach-Object { "$_" }) | Should -Be 'started', 'interrupted'
@@ -178,7 +195,7 @@ $ExampleChecks = @{
     }
     'New-RemoteItem/Create a file with content' = { Get-Content "$app/VERSION" -Raw | Should -Be '1.4.2' }
     'Remove-RemoteItem/Remove a file' = { Test-Path "$app/logs/old.log" | Should -BeFalse }
-    'Remove-RemoteItem/Remove a folder tree without prompting' = { Test-Path "$app/releases/41" | Should -BeFalse }
+    'Remove-RemoteItem/Remove a folder tree' = { Test-Path "$app/releases/41" | Should -BeFalse }
     'Copy-RemoteItem/Download a folder' = {
         Get-Sha256 ./out/app.tar.gz | Should -Be (Get-Sha256 "$app/out/app.tar.gz")
         Test-Path ./out/manifest.json | Should -BeTrue

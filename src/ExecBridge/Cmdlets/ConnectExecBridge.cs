@@ -73,6 +73,12 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
+            // 'not a uri' binds as a relative Uri, whose Host and Scheme throw: refuse it before anything reads them.
+            foreach (var (given, name) in new[] { (Uri, "-Uri"), (GatewayUri, "-GatewayUri") })
+                if (given != null && !given.IsAbsoluteUri)
+                    ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                        $"'{given.OriginalString}' ({name}) is not an absolute ws:// or wss:// address, such as ws://host:port."),
+                        "InvalidExecutorUri", ErrorCategory.InvalidArgument, given.OriginalString));
             RefuseCredentialsInUri(Uri, "-Uri");
             RefuseCredentialsInUri(GatewayUri, "-GatewayUri");
             if (CertificateThumbprint != null && ThumbprintDigits(CertificateThumbprint).Length != 40)

@@ -17,7 +17,7 @@ namespace ExecBridge.Cmdlets
 
         protected override void ProcessRecord()
         {
-            var clients = SessionPool.Current.Clients;
+            var clients = SessionPool.Visible;
             if (ExecutorId == null)
             {
                 foreach (var c in clients) WriteObject(new ExecBridgeConnection(c));

@@ -24,7 +24,7 @@ namespace ExecBridge.Cmdlets
         {
             var exe = new WildcardPattern(ExecutorId ?? "*", WildcardOptions.IgnoreCase);
             var pid = new WildcardPattern(ProcessId ?? "*", WildcardOptions.IgnoreCase);
-            foreach (var client in SessionPool.Current.Clients.Where(c => exe.IsMatch(c.ExecutorId)))
+            foreach (var client in SessionPool.Visible.Where(c => exe.IsMatch(c.ExecutorId)))
                 foreach (var handle in client.Processes.Where(h => pid.IsMatch(h.ProcessId)).OrderBy(h => h.ProcessId))
                     if (handle.Tag is RemoteProcess process) WriteObject(process);
         }

@@ -11,8 +11,9 @@ namespace ExecBridge.Cmdlets
 {
     /// <summary>
     /// <para type="synopsis">Runs a command on an executor, streams its output live and waits for it to end.</para>
-    /// <para type="description">Stdout lines are written to the pipeline as strings; stderr lines go to the information stream
-    /// (tagged 'stderr', shown like Write-Host, capturable with 6>&amp;1). $LASTEXITCODE is set to the exit code. A non-zero exit
+    /// <para type="description">Stdout lines are written to the pipeline as strings; stderr lines to the error stream as
+    /// non-terminating RemoteStderr records, like a native command's in pwsh 7.4+ (2>$null, 2>&amp;1 work; they never fail
+    /// $? or stop the command by themselves); -StderrToInformation keeps them on the information stream. $LASTEXITCODE is set to the exit code. A non-zero exit
     /// writes a RemoteProcessFailed error, so -ErrorAction Stop makes a runbook fail fast. Ctrl+C kills the remote process.</para>
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "RemoteCommand", DefaultParameterSetName = "Command")]
@@ -45,12 +46,24 @@ namespace ExecBridge.Cmdlets
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        // Today's stderr-as-information, for scripts that read it with -InformationVariable or 6>&1.
+        [Parameter]
+        public SwitchParameter StderrToInformation { get; set; }
+
+        // 0: no limit. On expiry the remote process group is killed and OperationTimeout written.
+        [Parameter]
+        [ValidateRange(0, int.MaxValue)]
+        public int TimeoutSec { get; set; }
+
+        private string? _commandLine;
+
         protected override void ProcessRecord()
         {
             StartRemoteProcess.CheckEnvironment(this, Environment);
             var client = ResolveClient();
             var spec = StartRemoteProcess.BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, false);
             var commandLine = StartRemoteProcess.Describe(FilePath, ArgumentList, Command);
+            _commandLine = commandLine;
             RemoteProcess process;
             try
             {
@@ -58,18 +71,24 @@ namespace ExecBridge.Cmdlets
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {
+                var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
+                if (named != null) ThrowTerminatingError(named);
                 ThrowFailure(ex, commandLine);
                 return;
             }
 
-            bool finished = false;
+            bool finished = false, timedOut = false;
+            var deadline = TimeoutSec > 0 ? DateTime.UtcNow.AddSeconds(TimeoutSec) : DateTime.MaxValue;
             try
             {
                 while (true)
                 {
                     bool done = OutputReader.Drain(process, false, EmitLine, _ => { }, e => WriteFailure(e, process));
                     if (done) { finished = true; break; }
-                    Await(client.WaitForOutputAsync(process.Handle, TimeSpan.FromMilliseconds(500), StopToken));
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero) { timedOut = true; break; }
+                    var wait = left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500);
+                    Await(client.WaitForOutputAsync(process.Handle, wait, StopToken));
                 }
             }
             catch (Exception ex) when (IsClientFailure(ex))
@@ -83,6 +102,15 @@ namespace ExecBridge.Cmdlets
                 client.Forget(process.Handle);
             }
 
+            if (timedOut)
+            {
+                // Killed in the finally above; what it printed until then was already written.
+                WriteError(new ErrorRecord(new TimeoutException(
+                    $"'{commandLine}' on executor '{process.ExecutorId}' did not end within {TimeoutSec} s (-TimeoutSec); it was stopped."),
+                    "OperationTimeout", ErrorCategory.OperationTimeout, commandLine));
+                if (PassThru) WriteObject(process);
+                return;
+            }
             if (process.ExitCode is int code)
             {
                 SessionState.PSVariable.Set("global:LASTEXITCODE", code);
@@ -101,18 +129,17 @@ namespace ExecBridge.Cmdlets
 
         private void EmitLine(OutputStreamKind stream, string text)
         {
-            if (stream == OutputStreamKind.Stderr)
-            {
-                // The PSHOST tag makes the host show it like Write-Host while it stays capturable as information.
-                var record = new InformationRecord(text, "ExecBridge");
-                record.Tags.Add("PSHOST");
-                record.Tags.Add("stderr");
-                WriteInformation(record);
-            }
-            else
+            if (stream != OutputStreamKind.Stderr)
             {
                 WriteObject(text);
+                return;
             }
+            if (!StderrToInformation && StderrWriter.TryWrite(this, StderrWriter.NewRecord(text, _commandLine))) return;
+            // The PSHOST tag makes the host show it like Write-Host while it stays capturable as information.
+            var record = new InformationRecord(text, "ExecBridge");
+            record.Tags.Add("PSHOST");
+            record.Tags.Add("stderr");
+            WriteInformation(record);
         }
 
         /// <summary>Ctrl+C or a failure: the process must not outlive the command (best effort, bounded).</summary>

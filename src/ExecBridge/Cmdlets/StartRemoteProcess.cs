@@ -12,21 +12,23 @@ namespace ExecBridge.Cmdlets
     /// <summary>
     /// <para type="synopsis">Starts a process on an executor and returns it at once; read its output with Receive-RemoteOutput.</para>
     /// </summary>
-    [Cmdlet(VerbsLifecycle.Start, "RemoteProcess", DefaultParameterSetName = "FilePath")]
+    // Like Invoke-RemoteCommand: the first positional argument is a command line (Start-RemoteProcess 'echo hi'); a
+    // program without a shell is named with -FilePath.
+    [Cmdlet(VerbsLifecycle.Start, "RemoteProcess", DefaultParameterSetName = "Command")]
     [OutputType(typeof(RemoteProcess))]
     public sealed class StartRemoteProcess : ExecutorCmdlet
     {
-        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "FilePath")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
+        [ValidateNotNullOrEmpty]
+        public string? Command { get; set; }
+
+        [Parameter(Mandatory = true, ParameterSetName = "FilePath")]
         [ValidateNotNullOrEmpty]
         public string? FilePath { get; set; }
 
         [Parameter(Position = 1, ParameterSetName = "FilePath")]
         [AllowEmptyString]
         public string[]? ArgumentList { get; set; }
-
-        [Parameter(Mandatory = true, ParameterSetName = "Command")]
-        [ValidateNotNullOrEmpty]
-        public string? Command { get; set; }
 
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -53,6 +55,8 @@ namespace ExecBridge.Cmdlets
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {
+                var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
+                if (named != null) ThrowTerminatingError(named);
                 ThrowFailure(ex, (object?)FilePath ?? Command);
             }
         }

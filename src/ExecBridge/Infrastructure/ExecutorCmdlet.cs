@@ -9,15 +9,17 @@ namespace ExecBridge.Infrastructure
     /// <summary>
     /// A cmdlet that talks to one executor: -ExecutorId (from this session's pool) or -Connection (any
     /// runspace, e.g. $using:conn in ForEach-Object -Parallel); with exactly one connection, neither is needed.
+    /// Both bind from the pipeline by property name, so objects that carry their ExecutorId (RemoteItem,
+    /// RemoteProcess, ExecBridgeConnection) take their executor with them; resolve per record, in ProcessRecord.
     /// </summary>
     public abstract class ExecutorCmdlet : ExecBridgeCmdlet
     {
-        [Parameter]
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
         public virtual string? ExecutorId { get; set; }
 
-        [Parameter]
+        [Parameter(ValueFromPipelineByPropertyName = true)]
         [ValidateNotNull]
         public virtual ExecBridgeConnection? Connection { get; set; }
 
@@ -34,28 +36,38 @@ namespace ExecBridge.Infrastructure
                     ThrowTerminatingError(new ErrorRecord(new ArgumentException(
                         $"-ExecutorId '{executorId}' and -Connection (executor '{connection.ExecutorId}') name different executors."),
                         "ConflictingExecutor", ErrorCategory.InvalidArgument, executorId));
+                if (connection.Client.State == ExecutorState.Closed)
+                    ThrowTerminatingError(ErrorMapping.ToErrorRecord(new ExecBridgeException(ExecBridgeErrorKind.ExecutorNotConnected,
+                        $"The connection to executor '{connection.ExecutorId}' was closed (Disconnect-ExecBridge). Connect again and use the new connection object."),
+                        connection));
                 return connection.Client;
             }
-            var pool = Pool;
+            var own = Pool;
+            // Without connections of its own (a -Parallel or thread-job runspace) the runspace uses the process's.
+            var visible = own.Count > 0 ? own.Clients : SessionPool.Visible;
             if (executorId != null)
             {
-                if (pool.TryGet(executorId, out var client)) return client;
-                ThrowNotConnected(executorId, pool);
+                var named = visible.Where(c => string.Equals(c.ExecutorId, executorId, StringComparison.OrdinalIgnoreCase)).ToList();
+                if (named.Count == 1) return named[0];
+                if (named.Count > 1)
+                    ThrowTerminatingError(ErrorMapping.ToErrorRecord(new ExecBridgeException(ExecBridgeErrorKind.ExecutorNotConnected,
+                        $"Executor '{executorId}' is connected in {named.Count} runspaces of this process, and this runspace has no connection of its own; pass the one you mean with -Connection (e.g. -Connection $using:conn)."),
+                        executorId));
+                ThrowNotConnected(executorId, visible);
             }
-            var all = pool.Clients;
-            if (all.Count == 1) return all[0];
-            ThrowNotConnected(null, pool);
+            if (visible.Count == 1) return visible[0];
+            ThrowNotConnected(null, visible);
             return null!;
         }
 
-        private void ThrowNotConnected(string? executorId, ConnectionPool pool)
+        private void ThrowNotConnected(string? executorId, System.Collections.Generic.IReadOnlyList<ExecutorClient> visible)
         {
-            var names = string.Join(", ", pool.Clients.Select(c => "'" + c.ExecutorId + "'"));
+            var names = string.Join(", ", visible.Select(c => "'" + c.ExecutorId + "'"));
             string message = executorId != null
-                ? (pool.Count == 0
+                ? (visible.Count == 0
                     ? $"Executor '{executorId}' is not connected. Run Connect-ExecBridge first."
                     : $"Executor '{executorId}' is not connected. Connected executors: {names}.")
-                : (pool.Count == 0
+                : (visible.Count == 0
                     ? "No executor is connected. Run Connect-ExecBridge first."
                     : $"More than one executor is connected ({names}); choose one with -ExecutorId or -Connection.");
             ThrowTerminatingError(ErrorMapping.ToErrorRecord(

@@ -1,23 +1,77 @@
-using System.Management.Automation;
+using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation.Runspaces;
 using System.Runtime.CompilerServices;
+using ExecBridge.Client;
 using ExecBridge.Client.Pool;
 
 namespace ExecBridge.Infrastructure
 {
-    /// <summary>The connection pool of a PowerShell session (runspace); closed when the module is removed.</summary>
+    /// <summary>
+    /// The connection pool of a PowerShell session (runspace); closed when the module is removed.
+    /// A runspace that has no connections of its own (a ForEach-Object -Parallel or thread-job runspace) borrows
+    /// those of the other runspaces in this process, read-only: a runspace that connected itself sees only its
+    /// own pool, so separate sessions stay apart, and a borrowed id must name one connection in the process.
+    /// </summary>
     internal static class SessionPool
     {
         private static readonly ConditionalWeakTable<Runspace, ConnectionPool> Pools = new ConditionalWeakTable<Runspace, ConnectionPool>();
         private static readonly ConnectionPool Fallback = new ConnectionPool();
+        // Weak both ways: the registry must not keep a closed runspace or its pool alive.
+        private static readonly List<(WeakReference<Runspace> Runspace, WeakReference<ConnectionPool> Pool)> Registry =
+            new List<(WeakReference<Runspace>, WeakReference<ConnectionPool>)>();
 
         public static ConnectionPool Current
         {
             get
             {
                 var runspace = Runspace.DefaultRunspace;
-                return runspace == null ? Fallback : Pools.GetValue(runspace, _ => new ConnectionPool());
+                return runspace == null ? Fallback : Pools.GetValue(runspace, Register);
             }
+        }
+
+        private static ConnectionPool Register(Runspace runspace)
+        {
+            var pool = new ConnectionPool();
+            lock (Registry)
+            {
+                Registry.RemoveAll(e => !e.Runspace.TryGetTarget(out _) || !e.Pool.TryGetTarget(out _));
+                Registry.Add((new WeakReference<Runspace>(runspace), new WeakReference<ConnectionPool>(pool)));
+            }
+            return pool;
+        }
+
+        /// <summary>Whether the current runspace uses other runspaces' connections (it has none of its own).</summary>
+        public static bool IsBorrowing => Current.Count == 0 && Others().Any(p => p.Count > 0);
+
+        /// <summary>The connections this runspace can use: its own, or when it has none, every other live runspace's.</summary>
+        public static IReadOnlyList<ExecutorClient> Visible
+        {
+            get
+            {
+                var own = Current;
+                if (own.Count > 0) return own.Clients;
+                return Others().SelectMany(p => p.Clients).Distinct().OrderBy(c => c.ExecutorId, StringComparer.OrdinalIgnoreCase).ToList();
+            }
+        }
+
+        private static List<ConnectionPool> Others()
+        {
+            var current = Runspace.DefaultRunspace;
+            var found = new List<ConnectionPool>();
+            lock (Registry)
+            {
+                foreach (var (rsRef, poolRef) in Registry)
+                {
+                    if (!rsRef.TryGetTarget(out var rs) || !poolRef.TryGetTarget(out var pool)) continue;
+                    if (ReferenceEquals(rs, current)) continue;
+                    var state = rs.RunspaceStateInfo.State;
+                    if (state == RunspaceState.Closed || state == RunspaceState.Closing || state == RunspaceState.Broken) continue;
+                    found.Add(pool);
+                }
+            }
+            return found;
         }
 
         public static void CloseCurrent()
@@ -26,6 +80,7 @@ namespace ExecBridge.Infrastructure
             if (runspace != null && Pools.TryGetValue(runspace, out var pool))
             {
                 Pools.Remove(runspace);
+                lock (Registry) Registry.RemoveAll(e => !e.Pool.TryGetTarget(out var p) || ReferenceEquals(p, pool));
                 pool.Dispose();
             }
         }

@@ -29,6 +29,10 @@ namespace ExecBridge
         internal object SyncRoot { get; } = new object();
         internal bool FailureReported { get; set; }
 
+        // Output taken from the handle but held back until the chunks before it arrive (OutputReader).
+        internal List<OutputChunk> Held { get; set; } = new List<OutputChunk>();
+        internal HashSet<long> HeldOnce { get; } = new HashSet<long>();
+
         public string ExecutorId => Handle.Owner.ExecutorId;
         public string ProcessId => Handle.ProcessId;
         public string CommandLine { get; }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Management.Automation;
@@ -79,6 +81,47 @@ namespace ExecBridge.Cmdlets.Files
 
         private static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
 
+        /// <summary>
+        /// -Path with wildcards (*, ?, [a-z]) gives the existing paths it matches, sorted, like Resolve-Path; no match gives
+        /// none and no error, as Get-Item and Remove-Item do. Matching is case-sensitive (POSIX names); a segment only
+        /// matches names starting with '.' when it starts with '.' itself (they are the hidden files). -LiteralPath
+        /// and paths without wildcard characters are used as they are.
+        /// </summary>
+        protected IEnumerable<string> ExpandPath(ExecutorClient client, string path, bool literal)
+        {
+            if (literal || !WildcardPattern.ContainsWildcardCharacters(path)) return new[] { path };
+            var segments = NormalizeRemote(path).Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
+            var current = new List<string> { "/" };
+            foreach (var segment in segments)
+            {
+                var next = new List<string>();
+                if (!WildcardPattern.ContainsWildcardCharacters(segment))
+                {
+                    // Unescape `* and the like: the name itself is literal here.
+                    var name = WildcardPattern.Unescape(segment);
+                    next.AddRange(current.Select(c => RemotePath.Combine(c, name)));
+                }
+                else
+                {
+                    var pattern = new WildcardPattern(segment, WildcardOptions.None);
+                    bool dotted = segment.StartsWith(".", StringComparison.Ordinal);
+                    foreach (var folder in current)
+                    {
+                        IReadOnlyList<RemoteDirectoryEntry> entries;
+                        try { entries = Await(client.ReadDirectoryAsync(folder, StopToken)); }
+                        catch (Exception ex) when (IsClientFailure(ex)) { continue; } // not a folder, or gone: no match there
+                        next.AddRange(entries.Where(e => (dotted || !e.Name.StartsWith(".", StringComparison.Ordinal)) && pattern.IsMatch(e.Name))
+                            .Select(e => RemotePath.Combine(folder, e.Name)));
+                    }
+                }
+                current = next;
+                if (current.Count == 0) break;
+            }
+            // The last literal segments were not looked at: keep only what exists.
+            return current.Where(c => Await(client.TryGetMetadataAsync(c, StopToken, needLength: false)) != null)
+                .OrderBy(c => c, StringComparer.Ordinal).ToList();
+        }
+
         protected static RemoteItem ToItem(ExecutorClient client, RemoteFileInfo info) => new RemoteItem(client.ExecutorId, info);
 
         /// <summary>Checks a user path is absolute and tidies it; a relative one ends the item with InvalidArgument.</summary>
@@ -103,6 +146,22 @@ namespace ExecBridge.Cmdlets.Files
                 case "utf32": return Encoding.UTF32;
                 case "latin1": return Encoding.GetEncoding("iso-8859-1");
                 default: return Encoding.GetEncoding(name!);
+            }
+        }
+
+        /// <summary>Checks -Encoding up front, so a bad name is one clear InvalidArgument error, not a .NET exception later.</summary>
+        protected void ValidateEncoding(string? name)
+        {
+            if (name == null) return;
+            try
+            {
+                ResolveEncoding(name);
+            }
+            catch (Exception ex) when (ex is ArgumentException || ex is NotSupportedException)
+            {
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"'{name}' is not a known encoding. Use one of: {string.Join(", ", EncodingNames)} (or a .NET encoding name such as utf-16BE)."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, name));
             }
         }
 

@@ -11,15 +11,23 @@ namespace ExecBridge.Cmdlets.Files
     /// <para type="synopsis">Lists the items in a folder on an executor (optionally the whole tree).</para>
     /// <para type="description">Symlinked folders are listed but not descended into. -Filter is a wildcard on the item name.</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "RemoteChildItem")]
+    [Cmdlet(VerbsCommon.Get, "RemoteChildItem", DefaultParameterSetName = "LiteralPath")]
     [OutputType(typeof(RemoteItem))]
     public sealed class GetRemoteChildItem : FileCmdletBase
     {
-        [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Position = 0, ParameterSetName = "Path")]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
         public string[]? Path { get; set; }
+
+        [Parameter(ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "LiteralPath")]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
+
+        private bool Literal => LiteralPath != null;
 
         [Parameter(Position = 1)]
         [ValidateNotNullOrEmpty]
@@ -38,10 +46,23 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter File { get; set; }
 
+        /// <summary>The wildcard matches of every -Path (a failed lookup is reported and skipped).</summary>
+        private List<string> Expand(ExecutorClient client, string[] given)
+        {
+            var all = new List<string>();
+            foreach (var g in given)
+            {
+                try { all.AddRange(ExpandPath(client, g, Literal)); }
+                catch (Exception ex) when (IsClientFailure(ex)) { WriteFailure(ex, g); }
+            }
+            return all;
+        }
+
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            var paths = Path ?? new[] { Await(EnsureCwd(client)) };
+            var given = LiteralPath ?? Path;
+            IReadOnlyList<string> paths = given == null ? new[] { Await(EnsureCwd(client)) } : (IReadOnlyList<string>)Expand(client, given);
             var pattern = Filter == null ? null : new WildcardPattern(Filter, WildcardOptions.IgnoreCase);
             foreach (var p in paths)
             {

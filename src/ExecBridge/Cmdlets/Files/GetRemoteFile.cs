@@ -18,22 +18,33 @@ namespace ExecBridge.Cmdlets.Files
     /// against sha256sum on the executor, written to a .partial file and renamed into place. -Offset/-Length read a slice.
     /// Without -Destination the content is emitted as lines (-Raw: one string; -AsByteStream: one byte[]).</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentSet)]
-    [OutputType(typeof(string), ParameterSetName = new[] { ContentSet })]
-    [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet })]
-    [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet })]
+    [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentLiteralSet)]
+    [OutputType(typeof(string), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
+    [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
+    [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet, DestinationLiteralSet })]
     public sealed class GetRemoteFile : FileCmdletBase
     {
         private const string ContentSet = "Content";
         private const string DestinationSet = "Destination";
+        private const string ContentLiteralSet = "ContentLiteralPath";
+        private const string DestinationLiteralSet = "DestinationLiteralPath";
 
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = ContentSet)]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = DestinationSet)]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = Array.Empty<string>();
+        public string[]? Path { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = ContentLiteralSet)]
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = DestinationLiteralSet)]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
 
         [Parameter(Mandatory = true, Position = 1, ParameterSetName = DestinationSet)]
+        [Parameter(Mandatory = true, Position = 1, ParameterSetName = DestinationLiteralSet)]
         [ValidateNotNullOrEmpty]
         public string? Destination { get; set; }
 
@@ -46,31 +57,68 @@ namespace ExecBridge.Cmdlets.Files
         public long Length { get; set; } = -1;
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
         public string? Encoding { get; set; }
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         public SwitchParameter AsByteStream { get; set; }
 
         [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
         public SwitchParameter Raw { get; set; }
 
+        // Get-Content's: the first N lines (reading stops there), or the last N (the file is read through, N lines kept).
+        [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
+        [Alias("First", "Head")]
+        [ValidateRange(0, long.MaxValue)]
+        public long TotalCount { get; set; } = -1;
+
+        [Parameter(ParameterSetName = ContentSet)]
+        [Parameter(ParameterSetName = ContentLiteralSet)]
+        [Alias("Last")]
+        [ValidateRange(0, int.MaxValue)]
+        public int Tail { get; set; } = -1;
+
+        private long _emitted;
+        private Queue<string>? _tail;
+
         [Parameter(ParameterSetName = DestinationSet)]
+        [Parameter(ParameterSetName = DestinationLiteralSet)]
         public SwitchParameter Force { get; set; }
 
         [Parameter(ParameterSetName = DestinationSet)]
+        [Parameter(ParameterSetName = DestinationLiteralSet)]
         public SwitchParameter PassThru { get; set; }
 
         private long? SliceLength => Length < 0 ? (long?)null : Length;
 
+        protected override void BeginProcessing()
+        {
+            base.BeginProcessing();
+            ValidateEncoding(Encoding);
+            bool counted = TotalCount >= 0 || Tail >= 0;
+            if (counted && (Raw || AsByteStream || (TotalCount >= 0 && Tail >= 0)))
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    "-TotalCount and -Tail count lines: use one of them, and not with -Raw or -AsByteStream."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, TotalCount >= 0 ? (object)TotalCount : Tail));
+        }
+
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            foreach (var p in Path)
+            bool download = ParameterSetName == DestinationSet || ParameterSetName == DestinationLiteralSet;
+            foreach (var p in LiteralPath ?? Path!)
             {
                 try
                 {
-                    if (ParameterSetName == DestinationSet) Download(client, p);
-                    else EmitContent(client, p);
+                    foreach (var one in ExpandPath(client, p, LiteralPath != null))
+                    {
+                        if (download) Download(client, one);
+                        else EmitContent(client, one);
+                    }
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
                 {
@@ -104,7 +152,10 @@ namespace ExecBridge.Cmdlets.Files
             var queue = new ConcurrentQueue<byte[]>();
             var space = new SemaphoreSlim(8, 8);
             var ready = new SemaphoreSlim(0, int.MaxValue);
-            // Cancelled when the pipeline side stops early (a limit below), so the reader never waits for space for ever.
+            _emitted = 0;
+            _tail = Tail >= 0 ? new Queue<string>() : null;
+            // Cancelled when the pipeline side stops early (-TotalCount reached, or a failure), so the reader never
+            // waits for space for ever.
             using var reading = CancellationTokenSource.CreateLinkedTokenSource(StopToken);
             var task = Task.Run(async () =>
             {
@@ -133,6 +184,7 @@ namespace ExecBridge.Cmdlets.Files
                     if (!queue.TryDequeue(out var chunk)) break;
                     space.Release();
                     content.Add(chunk, Emit);
+                    if (Done) { reading.Cancel(); break; }
                 }
             }
             catch
@@ -142,10 +194,29 @@ namespace ExecBridge.Cmdlets.Files
                 throw;
             }
             FlushLog();
+            if (Done)
+            {
+                // -TotalCount reached: the reader was told to stop; its cancellation is not a failure.
+                try { task.Wait(); } catch (AggregateException) when (!StopToken.IsCancellationRequested) { }
+                return;
+            }
             Await(task);
             content.Finish(Emit);
+            if (_tail != null) foreach (var line in _tail) WriteObject(line);
         }
 
-        private void Emit(object item) => WriteObject(item, false);
+        private bool Done => TotalCount >= 0 && _emitted >= TotalCount;
+
+        /// <summary>Lines go through -TotalCount / -Tail; a -Raw string or a byte[] is written as it is.</summary>
+        private void Emit(object item)
+        {
+            if (!(item is string line) || Raw) { WriteObject(item, false); return; }
+            if (Done) return;
+            _emitted++;
+            if (_tail == null) { WriteObject(line); return; }
+            if (Tail == 0) return;
+            if (_tail.Count == Tail) _tail.Dequeue();
+            _tail.Enqueue(line);
+        }
     }
 }

@@ -7,25 +7,34 @@ namespace ExecBridge.Cmdlets.Files
     /// <summary>
     /// <para type="synopsis">Gets a file or folder on an executor as a RemoteItem.</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Get, "RemoteItem")]
+    [Cmdlet(VerbsCommon.Get, "RemoteItem", DefaultParameterSetName = "LiteralPath")]
     [OutputType(typeof(RemoteItem))]
     public sealed class GetRemoteItem : FileCmdletBase
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = Array.Empty<string>();
+        public string[]? Path { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "LiteralPath")]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
+
+        private bool Literal => LiteralPath != null;
+        private string[] Paths => LiteralPath ?? Path!;
 
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            foreach (var p in Path)
+            foreach (var p in Paths)
             {
                 try
                 {
-                    var info = Await(client.GetMetadataAsync(p, StopToken));
-                    WriteObject(ToItem(client, info));
+                    foreach (var one in ExpandPath(client, p, Literal))
+                        WriteObject(ToItem(client, Await(client.GetMetadataAsync(one, StopToken))));
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
                 {

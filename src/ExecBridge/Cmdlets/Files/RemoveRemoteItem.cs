@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Management.Automation;
 using ExecBridge.Client;
 using ExecBridge.Infrastructure;
@@ -7,19 +8,28 @@ namespace ExecBridge.Cmdlets.Files
 {
     /// <summary>
     /// <para type="synopsis">Removes a file or folder on an executor.</para>
-    /// <para type="description">A non-empty folder is only removed with -Recurse (which asks for confirmation like a
-    /// ConfirmImpact High cmdlet unless -Confirm:$false). A missing path is an error unless -Force. The server's
-    /// recursive, silent defaults are never used.</para>
+    /// <para type="description">A non-empty folder is only removed with -Recurse. Like Remove-Item it asks only with
+    /// -Confirm (ConfirmImpact Medium). -Force: a missing path is not an error, and read-only items go too (on the
+    /// POSIX executors a file's own mode never stops its removal). The server's recursive, silent defaults are never used.</para>
     /// </summary>
-    [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [Cmdlet(VerbsCommon.Remove, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = "LiteralPath")]
     [OutputType(typeof(void))]
     public sealed class RemoveRemoteItem : FileCmdletBase
     {
-        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-        [Alias("FullName")]
+        [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+        [SupportsWildcards]
         [ArgumentCompleter(typeof(RemotePathCompleter))]
         [ValidateNotNullOrEmpty]
-        public string[] Path { get; set; } = Array.Empty<string>();
+        public string[]? Path { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "LiteralPath")]
+        [Alias("FullName", "LP")]
+        [ArgumentCompleter(typeof(RemotePathCompleter))]
+        [ValidateNotNullOrEmpty]
+        public string[]? LiteralPath { get; set; }
+
+        private bool Literal => LiteralPath != null;
+        private string[] Paths => LiteralPath ?? Path!;
 
         [Parameter]
         public SwitchParameter Recurse { get; set; }
@@ -30,53 +40,52 @@ namespace ExecBridge.Cmdlets.Files
         protected override void ProcessRecord()
         {
             var client = ResolveClient();
-            foreach (var raw in Path)
+            foreach (var pattern in Paths)
+                foreach (var raw in Expand(client, pattern))
+                    Remove(client, raw);
+        }
+
+        private IEnumerable<string> Expand(ExecutorClient client, string pattern)
+        {
+            try
             {
-                try
-                {
-                    var path = NormalizeRemote(raw);
-                    var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
-                    if (info == null)
-                    {
-                        if (Force) continue;
-                        throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound, $"Remote path '{path}' does not exist on executor '{client.ExecutorId}'.");
-                    }
-                    bool folder = info.IsDirectory && !info.IsSymlink; // a link is removed, never its target
-                    if (folder && !Recurse && Await(client.ReadDirectoryAsync(path, StopToken)).Count > 0)
-                    {
-                        WriteError(new ErrorRecord(new RemoteDirectoryNotEmptyException(path, client.ExecutorId),
-                            "RemoteDirectoryNotEmpty", ErrorCategory.WriteError, raw));
-                        continue;
-                    }
-                    string target = $"{path} on executor '{client.ExecutorId}'";
-                    bool highImpact = folder && Recurse;
-                    if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) continue;
-                    if (highImpact && NeedsHighImpactConfirmation()
-                        && !ShouldContinue($"Remove the folder '{path}' on executor '{client.ExecutorId}' and everything in it?", "Confirm"))
-                        continue;
-                    Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
-                }
-                catch (Exception ex) when (IsClientFailure(ex))
-                {
-                    WriteFailure(ex, raw);
-                }
+                return ExpandPath(client, pattern, Literal);
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                WriteFailure(ex, pattern);
+                return Array.Empty<string>();
             }
         }
 
-        /// <summary>
-        /// A recursive removal behaves like ConfirmImpact High: it asks when $ConfirmPreference is High or lower,
-        /// unless -Confirm was given explicitly (then ShouldProcess already decided) or -WhatIf is on.
-        /// </summary>
-        private bool NeedsHighImpactConfirmation()
+        private void Remove(ExecutorClient client, string raw)
         {
-            if (MyInvocation.BoundParameters.ContainsKey("Confirm") || MyInvocation.BoundParameters.ContainsKey("WhatIf")) return false;
-            var pref = GetVariableValue("ConfirmPreference");
-            if (pref is PSObject pso) pref = pso.BaseObject;
-            ConfirmImpact level = ConfirmImpact.High;
-            if (pref is ConfirmImpact ci) level = ci;
-            else if (pref != null && Enum.TryParse(pref.ToString(), true, out ConfirmImpact parsed)) level = parsed;
-            // At Medium or lower ShouldProcess (ConfirmImpact Medium) has already asked.
-            return level == ConfirmImpact.High;
+            try
+            {
+                var path = NormalizeRemote(raw);
+                var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
+                if (info == null)
+                {
+                    if (Force) return;
+                    throw new ExecBridgeException(ExecBridgeErrorKind.RemotePathNotFound, $"Remote path '{path}' does not exist on executor '{client.ExecutorId}'.");
+                }
+                bool folder = info.IsDirectory && !info.IsSymlink; // a link is removed, never its target
+                if (folder && !Recurse && Await(client.ReadDirectoryAsync(path, StopToken)).Count > 0)
+                {
+                    WriteError(new ErrorRecord(new RemoteDirectoryNotEmptyException(path, client.ExecutorId),
+                        "RemoteDirectoryNotEmpty", ErrorCategory.WriteError, raw));
+                    return;
+                }
+                string target = $"{path} on executor '{client.ExecutorId}'";
+                bool highImpact = folder && Recurse;
+                // Like Remove-Item: -Recurse asks nothing extra; only ShouldProcess (-Confirm, $ConfirmPreference) does.
+                if (!ShouldProcess(target, highImpact ? "Remove folder and everything in it" : "Remove")) return;
+                Await(client.RemoveAsync(path, recursive: highImpact, force: false, StopToken));
+            }
+            catch (Exception ex) when (IsClientFailure(ex))
+            {
+                WriteFailure(ex, raw);
+            }
         }
     }
 }

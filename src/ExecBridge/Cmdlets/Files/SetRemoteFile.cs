@@ -45,6 +45,7 @@ namespace ExecBridge.Cmdlets.Files
         private const string InputFileSet = "InputFile";
 
         [Parameter(ParameterSetName = ValueSet)]
+        [ArgumentCompleter(typeof(EncodingCompleter))]
         public string? Encoding { get; set; }
 
         [Parameter(ParameterSetName = ValueSet)]
@@ -59,6 +60,7 @@ namespace ExecBridge.Cmdlets.Files
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
+            ValidateEncoding(Encoding);
             _encoding = ResolveEncoding(Encoding);
             _spool = new SpoolSource("pipeline input");
         }
