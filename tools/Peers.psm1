@@ -51,7 +51,9 @@ function Get-CodexPath {
         Remove-Item $unpack, $tgz[0].FullName -Recurse -Force
     }
     finally { $lock.Dispose() }
-    Find-CodexBinary $root ?? $(throw "No codex binary in the codex $Version package.")
+    $binary = Find-CodexBinary $root
+    if (-not $binary) { throw "No codex binary in the codex $Version package." }
+    $binary
 }
 
 function Find-CodexBinary([string] $Root) {
