@@ -97,7 +97,7 @@ function Get-PesterModule {
 
 function Invoke-XunitSuite {
     $trxName = 'xunit.trx'
-    $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo', '-v:quiet',
+    $testArgs = @('test', (Join-Path $root 'ExecBridge.sln'), '-c', $Configuration, '--no-build', '-nologo',
         '--logger', "trx;LogFileName=$trxName", '--results-directory', $results)
     if ($XunitFilter) { $testArgs += @('--filter', $XunitFilter) }
     # To the host: the output of a function is its result, and only the counts belong there.

@@ -54,7 +54,8 @@ namespace ExecBridge.Tests.Cmdlets
         [Fact]
         public void InvokeStreamsStdoutAndSetsExitCode()
         {
-            var r = _ps.Run("Invoke-RemoteCommand 'echo one; echo two >&2; echo three'; $LASTEXITCODE").AssertOk();
+            // -StderrToInformation: the earlier behaviour, kept behind a switch (stderr as RemoteStderr errors is Pester's).
+            var r = _ps.Run("Invoke-RemoteCommand 'echo one; echo two >&2; echo three' -StderrToInformation; $LASTEXITCODE").AssertOk();
             Assert.Equal(new object[] { "one", "three", 0 }, r.Output.Select(o => o.BaseObject).ToArray());
             var stderr = r.Information.Where(i => i.Tags.Contains("stderr")).Select(i => i.MessageData.ToString()).ToList();
             Assert.Equal(new[] { "two" }, stderr);
@@ -260,9 +261,9 @@ namespace ExecBridge.Tests.Cmdlets
         {
             var r = _ps.Run("Start-RemoteProcess -FilePath /no/such/binary");
             var e = r.AllErrors.Single();
-            Assert.StartsWith("RemotePathNotFound,", e.FullyQualifiedErrorId);
+            Assert.StartsWith("RemoteCommandNotFound,", e.FullyQualifiedErrorId);
             Assert.Equal("/no/such/binary", e.TargetObject);
-            Assert.Contains("No such file or directory", e.Exception.Message);
+            Assert.Contains("/no/such/binary", e.Exception.Message);
         }
     }
 }
