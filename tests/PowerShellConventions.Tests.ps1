@@ -71,6 +71,15 @@ Describe 'Pipelines with two executors connected (#18.2)' {
         $seen | Should -Be @('mine', 'own')
         (Get-ExecBridgeConnection).ExecutorId | Should -Be @('exe01', 'web01')
     }
+
+    It 'does not lend other runspaces'' connections to one that disconnected all its own' {
+        $seen = 1 | ForEach-Object -Parallel {
+            $null = Connect-ExecBridge -Uri $using:current.Uri -ExecutorId mine
+            Disconnect-ExecBridge -All -Confirm:$false
+            @(Get-ExecBridgeConnection).Count
+        }
+        $seen | Should -Be 0
+    }
 }
 
 Describe 'Remove-RemoteItem asks like Remove-Item (#18.5)' {

@@ -88,6 +88,7 @@ namespace ExecBridge.Cmdlets
             if (SkipCertificateCheck)
                 WriteWarning("-SkipCertificateCheck: the server's certificate is not checked, so anyone on the network path can pose as the server, read the token and change what runs.");
             var pool = SessionPool.Current;
+            SessionPool.MarkOwner();
             string executorId = ExecutorId ?? DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)
             {

@@ -42,9 +42,8 @@ namespace ExecBridge.Infrastructure
                         connection));
                 return connection.Client;
             }
-            var own = Pool;
-            // Without connections of its own (a -Parallel or thread-job runspace) the runspace uses the process's.
-            var visible = own.Count > 0 ? own.Clients : SessionPool.Visible;
+            // A runspace that never connected (a -Parallel or thread-job runspace) uses the process's connections.
+            var visible = SessionPool.Visible;
             if (executorId != null)
             {
                 var named = visible.Where(c => string.Equals(c.ExecutorId, executorId, StringComparison.OrdinalIgnoreCase)).ToList();

@@ -10,14 +10,17 @@ namespace ExecBridge.Infrastructure
 {
     /// <summary>
     /// The connection pool of a PowerShell session (runspace); closed when the module is removed.
-    /// A runspace that has no connections of its own (a ForEach-Object -Parallel or thread-job runspace) borrows
-    /// those of the other runspaces in this process, read-only: a runspace that connected itself sees only its
-    /// own pool, so separate sessions stay apart, and a borrowed id must name one connection in the process.
+    /// A runspace that never connected (a ForEach-Object -Parallel or thread-job runspace) borrows the connections
+    /// of the other runspaces in this process, read-only: a runspace that ever ran Connect-ExecBridge sees only its
+    /// own pool, even once it disconnected them all, so separate sessions stay apart; a borrowed id must name one
+    /// connection in the process.
     /// </summary>
     internal static class SessionPool
     {
         private static readonly ConditionalWeakTable<Runspace, ConnectionPool> Pools = new ConditionalWeakTable<Runspace, ConnectionPool>();
         private static readonly ConnectionPool Fallback = new ConnectionPool();
+        // Runspaces that ran Connect-ExecBridge: they never borrow.
+        private static readonly ConditionalWeakTable<Runspace, object> Owners = new ConditionalWeakTable<Runspace, object>();
         // Weak both ways: the registry must not keep a closed runspace or its pool alive.
         private static readonly List<(WeakReference<Runspace> Runspace, WeakReference<ConnectionPool> Pool)> Registry =
             new List<(WeakReference<Runspace>, WeakReference<ConnectionPool>)>();
@@ -42,8 +45,24 @@ namespace ExecBridge.Infrastructure
             return pool;
         }
 
-        /// <summary>Whether the current runspace uses other runspaces' connections (it has none of its own).</summary>
-        public static bool IsBorrowing => Current.Count == 0 && Others().Any(p => p.Count > 0);
+        /// <summary>Called by Connect-ExecBridge: from now on this runspace uses only its own connections.</summary>
+        public static void MarkOwner()
+        {
+            var runspace = Runspace.DefaultRunspace;
+            if (runspace != null) Owners.GetValue(runspace, _ => new object());
+        }
+
+        private static bool Borrows
+        {
+            get
+            {
+                var runspace = Runspace.DefaultRunspace;
+                return runspace != null && !Owners.TryGetValue(runspace, out _) && Current.Count == 0;
+            }
+        }
+
+        /// <summary>Whether the current runspace uses other runspaces' connections (it never connected itself).</summary>
+        public static bool IsBorrowing => Borrows && Others().Any(p => p.Count > 0);
 
         /// <summary>The connections this runspace can use: its own, or when it has none, every other live runspace's.</summary>
         public static IReadOnlyList<ExecutorClient> Visible
@@ -51,7 +70,7 @@ namespace ExecBridge.Infrastructure
             get
             {
                 var own = Current;
-                if (own.Count > 0) return own.Clients;
+                if (!Borrows) return own.Clients;
                 return Others().SelectMany(p => p.Clients).Distinct().OrderBy(c => c.ExecutorId, StringComparer.OrdinalIgnoreCase).ToList();
             }
         }
