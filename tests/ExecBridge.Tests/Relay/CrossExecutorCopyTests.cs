@@ -403,7 +403,9 @@ namespace ExecBridge.Tests.Relay
             }
             Assert.Equal(before, await Sh.FingerprintAsync(_current, dst, cts.Token));
             Assert.Empty(await Sh.PartialsAsync(_current, _root, cts.Token));
-            Assert.DoesNotContain("curl -q -K", await Sh.RunAsync(_current, "ps -eo args", cts.Token));
+            // Only this executor's processes (children of its server, the shell's parent): other test classes run
+            // relays of their own at the same time, and their curl is not this copy's.
+            Assert.DoesNotContain("curl -q -K", await Sh.RunAsync(_current, "ps -o args= --ppid $PPID", cts.Token));
         }
 
         [Fact]
