@@ -130,7 +130,7 @@ namespace ExecBridge.Client.Copy
                 var downConfig = Config(ticket, RelayDirection.Download, uploadFile: null, output: partial);
                 var (up, down) = await RunPairAsync(
                     HeadCurl(upConfig), upConfig,
-                    HeadCurl(downConfig), downConfig,
+                    PartialJanitor.LaunchScript(partial) + HeadCurl(downConfig), downConfig,
                     partial, n => { progress.AddBytes(n - reported); reported = n; }, ticket, ct).ConfigureAwait(false);
 
                 Log($"The relay moved the bytes of '{srcPath}'; verifying.");

@@ -25,7 +25,8 @@ namespace ExecBridge.Client.Files
     /// <summary>
     /// Writes one remote file safely: the bytes go to a '&lt;name&gt;.partial-&lt;random&gt;' sibling, which is hashed on
     /// the executor, compared with what was sent and renamed into place (`mv -f`) by one helper process. A failed or abandoned write removes the
-    /// partial, so the destination never holds a truncated file. Memory stays bounded whatever the size.
+    /// partial, and a janitor on the executor removes it if this client dies first (PartialJanitor), so the destination
+    /// never holds a truncated file. Memory stays bounded whatever the size.
     /// Not thread-safe: one writer per caller.
     /// </summary>
     public sealed class RemoteFileWriter
@@ -127,6 +128,8 @@ namespace ExecBridge.Client.Files
                 case RemoteWriteMode.WriteBlock:
                     _handleId = _client.NewHandleId("w");
                     var wire = RemotePath.ToWire(PartialPath, _client.PathStyle);
+                    // Started alongside fs/open (both create the file without truncating each other's): no round trip in series.
+                    var janitor = PartialJanitor.StartAsync(_client, PartialPath, ct);
                     try
                     {
                         // mode:"replace" creates/truncates at once (notes §8.3); it is only ever used on the fresh partial.
@@ -144,13 +147,17 @@ namespace ExecBridge.Client.Files
                         _handleId = null;
                         throw _client.Translate(ex, Path);
                     }
+                    finally
+                    {
+                        await janitor.ConfigureAwait(false);
+                    }
                     break;
                 case RemoteWriteMode.Process:
                     _process = await _client.StartProcessAsync(new ProcessStartSpec
                     {
                         // Written like the floor writes (no tee and hash in the same pipeline: on two cores the three
                         // processes ran at 0.57x of it); the partial is hashed from the page cache at commit.
-                        Argv = new[] { "/bin/sh", "-c", $"head -c {Length} > {RemotePath.ShellQuote(PartialPath)}" },
+                        Argv = new[] { "/bin/sh", "-c", PartialJanitor.LaunchScript(PartialPath) + $"head -c {Length} > {RemotePath.ShellQuote(PartialPath)}" },
                         WorkingDirectory = "/",
                         PipeStdin = true,
                     }, ct).ConfigureAwait(false);
@@ -293,7 +300,16 @@ namespace ExecBridge.Client.Files
             {
                 case RemoteWriteMode.WriteFile:
                     if (BytesWritten != Length) throw ShortWrite();
-                    await _client.WriteFileAsync(PartialPath, new ReadOnlyMemory<byte>(_small!.GetBuffer(), 0, (int)_small.Length), ct).ConfigureAwait(false);
+                    // The janitor is started with the write, not after it, so a small file costs no extra round trip in series.
+                    var janitor = PartialJanitor.StartAsync(_client, PartialPath, ct);
+                    try
+                    {
+                        await _client.WriteFileAsync(PartialPath, new ReadOnlyMemory<byte>(_small!.GetBuffer(), 0, (int)_small.Length), ct).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await janitor.ConfigureAwait(false);
+                    }
                     _small = null;
                     break;
                 case RemoteWriteMode.WriteBlock:

@@ -17,12 +17,13 @@ namespace ExecBridge.Tests.Infrastructure
         private readonly BlockingCollection<string> _lines = new BlockingCollection<string>();
         private readonly ConcurrentQueue<string> _stderr = new ConcurrentQueue<string>();
 
-        public RealPwsh()
+        public RealPwsh(System.Collections.Generic.IDictionary<string, string>? env = null)
         {
             var psi = new ProcessStartInfo("setsid") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[] { "env", "--default-signal=INT", "dotnet", PwshDll.Value, "-NoProfile", "-NonInteractive", "-Command", "-" }) psi.ArgumentList.Add(a);
             // env resets SIGINT to its default: a test runner that ignores it would otherwise pass that on to pwsh and codex.
             psi.Environment["TERM"] = "dumb";
+            if (env != null) foreach (var kv in env) psi.Environment[kv.Key] = kv.Value;
             _process = Process.Start(psi)!;
             _process.OutputDataReceived += (_, e) => { if (e.Data != null) _lines.Add(e.Data); };
             _process.ErrorDataReceived += (_, e) => { if (e.Data != null) _stderr.Enqueue(e.Data); };
