@@ -67,7 +67,8 @@ namespace ExecBridge.Tests.Faults
             Assert.True(pwsh.WaitForExit(TimeSpan.FromSeconds(5)));
             var killed = DateTime.UtcNow;
 
-            var gone = killed.AddSeconds(IdleSec + 15);
+            // codex keeps a dead session's curl for about 10 s, and the janitor waits while it holds the partial open.
+            var gone = killed.AddSeconds(IdleSec + 25);
             while (Partials().Length > 0 && DateTime.UtcNow < gone) Thread.Sleep(250);
             _out.WriteLine($"partial gone after {(DateTime.UtcNow - killed).TotalSeconds:0.0} s: {Partials().Length == 0}");
             Assert.Empty(Partials());
