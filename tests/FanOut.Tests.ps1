@@ -149,6 +149,19 @@ Describe 'Fan-out to several executors (<Dialect>)' -ForEach $Dialects {
         $given.ExecutorId | Sort-Object | Should -Be @('fan-a', 'fan-b')
     }
 
+    It 'starts a process on several executors with Start-RemoteProcess, one RemoteProcess each, in the order named' {
+        $procs = Start-RemoteProcess 'echo "started $PPID"' -ExecutorId $three
+        $procs.ExecutorId | Should -Be $three
+        $out = $procs | Receive-RemoteOutput -Wait
+        @($out).Count | Should -Be 3
+        foreach ($line in $out) { "$line" | Should -Be "started $($ppid[$line.ExecutorId])" }
+        $some = Start-RemoteProcess 'true' -ExecutorId 'fan-a', 'not-connected' -ErrorVariable failed -ErrorAction SilentlyContinue
+        $some.ExecutorId | Should -Be 'fan-a'
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'ExecutorNotConnected,*'
+        $failed[0].TargetObject | Should -Be 'not-connected'
+        $null = $some | Receive-RemoteOutput -Wait
+    }
+
     It 'stops every remote process it started on Ctrl+C, promptly' {
         $ps = [powershell]::Create()
         $null = $ps.AddScript('param($m, $c) Import-Module $m; Invoke-RemoteCommand "sleep 42" -Connection $c').
