@@ -89,6 +89,14 @@ Describe 'Fan-out to several executors (<Dialect>)' -ForEach $Dialects {
         $table | Should -Match '(?m)^fan-b\s+3\s'
     }
 
+    It 'writes a summary for a single executor too, and keeps its $LASTEXITCODE rule' {
+        $s = Invoke-RemoteCommand 'exit 4' -ExecutorId fan-a -Summary -ErrorAction SilentlyContinue
+        $s.ExecutorId | Should -Be 'fan-a'
+        $s.ExitCode | Should -Be 4
+        $s.Succeeded | Should -BeFalse
+        $LASTEXITCODE | Should -Be 4
+    }
+
     It 'tags stderr lines with their executor' {
         $null = Invoke-RemoteCommand 'echo oops >&2' -ExecutorId 'fan-a', 'fan-c' -ErrorVariable said 2>$null
         $said.FullyQualifiedErrorId | Sort-Object -Unique | Should -BeLike 'RemoteStderr,*'

@@ -81,15 +81,16 @@ namespace ExecBridge.Cmdlets
                 }
             }
             FlushLog();
-            if (!_fanOut) return;
+            if (!_fanOut && !Summary) return;
 
             var all = runs.Select((run, i) => summaries[i] ?? new RemoteCommandSummary(run.ExecutorId, null, null, TimeSpan.Zero, "not run", run.CommandLine))
                 .Concat(targets.Errors.Where(e => e.TargetObject is string).Select(e =>
                     new RemoteCommandSummary((string)e.TargetObject, null, null, TimeSpan.Zero, e.Exception.Message, runs.FirstOrDefault()?.CommandLine ?? CommandLineGiven())))
                 .ToList();
             // 0 when every executor succeeded; else the first failing executor's exit code, in the order they were named (1 without one).
+            // (One executor keeps the rule it always had: the exit code itself, set when it ended.)
             var failed = all.FirstOrDefault(s => !s.Succeeded);
-            SessionState.PSVariable.Set("global:LASTEXITCODE", failed == null ? 0 : failed.ExitCode is int c && c != 0 ? c : 1);
+            if (_fanOut) SessionState.PSVariable.Set("global:LASTEXITCODE", failed == null ? 0 : failed.ExitCode is int c && c != 0 ? c : 1);
             if (Summary)
                 foreach (var s in all) WriteObject(s);
         }
