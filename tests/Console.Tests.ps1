@@ -18,7 +18,7 @@ BeforeAll {
 
     function Get-RemoteSleep {
         # The executor's `sleep` processes: descendants of the terminal's pwsh (the -Local server is its child).
-        Get-ChildProcessId -ParentId $panePid | Where-Object { (Get-Content "/proc/$_/comm" -ErrorAction Ignore) -eq 'sleep' }
+        Find-DescendantProcess -ParentId $panePid -CommandLinePattern '^sleep\x00'
     }
 }
 
@@ -55,6 +55,26 @@ Describe 'Ctrl+C in the console' -Skip:$NoTmux {
         $null = Wait-Screen $term -Pattern "Start-Sleep -Seconds 30[\s\S]*\nPS [^\n]*> *(\n\s*)*\z" -TimeoutSec 10
         $screen = Invoke-TerminalLine $term "Invoke-RemoteCommand 'echo still-connected'"
         $screen | Should -Match '(?m)^still-connected\s*$'
+    }
+
+    It 'stops the remote process on every executor of a fan-out' {
+        $null = Invoke-TerminalLine $term "`$null = Connect-ExecBridge -Local -ExecutorId con2"
+        try {
+            Send-Keys $term -Literal "Invoke-RemoteCommand 'sleep 100' -ExecutorId con*" -Key Enter
+            $deadline = [datetime]::UtcNow.AddSeconds(15)
+            while (@(Get-RemoteSleep).Count -lt 2 -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            @(Get-RemoteSleep).Count | Should -Be 2 -Because 'both remote sleeps must be running before Ctrl+C'
+            $pressed = [Diagnostics.Stopwatch]::StartNew()
+            Send-Keys $term -Key C-c
+            $null = Wait-Screen $term -Pattern "con\*[\s\S]*\nPS [^\n]*> *(\n\s*)*\z" -TimeoutSec 10 -PollMs 20
+            $pressed.Elapsed.TotalSeconds | Should -BeLessThan 1.5
+            $deadline = [datetime]::UtcNow.AddSeconds(5)
+            while ((Get-RemoteSleep) -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            Get-RemoteSleep | Should -BeNullOrEmpty -Because 'Ctrl+C must stop the remote process on both executors'
+        }
+        finally {
+            $null = Invoke-TerminalLine $term "Disconnect-ExecBridge -ExecutorId con2 -Confirm:`$false"
+        }
     }
 }
 
