@@ -142,6 +142,9 @@ namespace ExecBridge.Tests.Gateway
         public async Task StartAsync()
         {
             if (_app != null) throw new InvalidOperationException("The gateway is already started.");
+            // Polling instead of an inotify watcher for the (absent) config files: the user's 128 inotify instances are
+            // shared by everything on the machine, and when they run out the fixture would not start.
+            System.Environment.SetEnvironmentVariable("DOTNET_USE_POLLING_FILE_WATCHER", "true");
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(GatewayFixture).Assembly.GetName().Name });
             builder.Logging.ClearProviders();
             builder.WebHost.UseKestrel(o =>

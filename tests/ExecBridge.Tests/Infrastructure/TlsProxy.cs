@@ -32,6 +32,9 @@ namespace ExecBridge.Tests.Infrastructure
         /// <summary>Serves 'certificate' (and 'issuer' in the handshake, so the client sees the whole chain).</summary>
         public static async Task<TlsProxy> StartAsync(X509Certificate2 certificate, Uri upstream, X509Certificate2? issuer = null)
         {
+            // Polling instead of an inotify watcher for the (absent) config files: the user's 128 inotify instances are
+            // shared by everything on the machine, and when they run out the fixture would not start.
+            System.Environment.SetEnvironmentVariable("DOTNET_USE_POLLING_FILE_WATCHER", "true");
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(TlsProxy).Assembly.GetName().Name });
             builder.Logging.ClearProviders();
             builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0, l => l.UseHttps(h =>
