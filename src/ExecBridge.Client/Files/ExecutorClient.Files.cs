@@ -164,51 +164,6 @@ namespace ExecBridge.Client
             }
         }
 
-        /// <summary>
-        /// The entries of a folder with full metadata, sorted by name. The per-entry fs/getMetadata calls are
-        /// pipelined; sizes missing on the legacy dialect come from one stat command.
-        /// </summary>
-        public async Task<IReadOnlyList<RemoteFileInfo>> ListDirectoryAsync(string path, CancellationToken ct, bool needLength = true)
-        {
-            path = RemotePath.Normalize(path);
-            var entries = await ReadDirectoryAsync(path, ct).ConfigureAwait(false);
-            var result = new List<RemoteFileInfo>(entries.Count);
-            const int batch = 64;
-            for (int i = 0; i < entries.Count; i += batch)
-            {
-                var tasks = entries.Skip(i).Take(batch)
-                    .Select(e => TryGetMetadataAsync(RemotePath.Combine(path, e.Name), ct, needLength: false)).ToList();
-                foreach (var info in await Task.WhenAll(tasks).ConfigureAwait(false))
-                    if (info != null) result.Add(info);
-            }
-            if (needLength)
-            {
-                var missing = result.Where(x => x.IsFile && x.Length == null).ToList();
-                for (int i = 0; i < missing.Count; i += 200)
-                {
-                    var part = missing.Skip(i).Take(200).ToList();
-                    var lengths = await StatLengthsAsync(part.Select(x => x.Path).ToList(), ct).ConfigureAwait(false);
-                    for (int j = 0; j < part.Count; j++) part[j].Length = lengths[j];
-                }
-            }
-            result.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
-            return result;
-        }
-
-        /// <summary>File sizes through `stat` on the executor (the legacy fs/getMetadata has no size); null where stat failed.</summary>
-        public async Task<long?[]> StatLengthsAsync(IList<string> paths, CancellationToken ct)
-        {
-            var sb = new StringBuilder("for f in");
-            foreach (var p in paths) sb.Append(' ').Append(RemotePath.ShellQuote(p));
-            sb.Append("; do stat -L -c %s -- \"$f\" 2>/dev/null || echo -; done");
-            var r = await RunCommandAsync(sb.ToString(), ct).ConfigureAwait(false);
-            var lines = r.StdoutText.Split(new[] { '\n' }, StringSplitOptions.RemoveEmptyEntries);
-            var result = new long?[paths.Count];
-            for (int i = 0; i < result.Length && i < lines.Length; i++)
-                if (long.TryParse(lines[i].Trim(), out var n)) result[i] = n;
-            return result;
-        }
-
         // ---------------------------------------------------------------- small reads and writes
 
         /// <summary>fs/readFile of a whole file in one response (use the streaming reader for large files).</summary>
