@@ -78,7 +78,43 @@ namespace ExecBridge.Client
                 var lengths = await StatLengthsAsync(part.Select(x => x.Path).ToList(), ct).ConfigureAwait(false);
                 for (int j = 0; j < part.Count; j++) part[j].Length = lengths[j];
             }
+            await ResolveOwnerNamesAsync(parsed.Items.ToList(), ct).ConfigureAwait(false);
             return FindListing.Order(root, parsed, maxDepth, ExecutorId);
+        }
+
+        // uid/gid → name on this executor, learned once per client: listings of a tree owned by a few users ask once.
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _userNames =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _groupNames =
+            new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+
+        /// <summary>Replaces the numeric Owner and Group of 'items' by names (one getent for the ids not seen before).</summary>
+        private async Task ResolveOwnerNamesAsync(IList<RemoteFileInfo> items, CancellationToken ct)
+        {
+            bool Numeric(string? s) => !string.IsNullOrEmpty(s) && s!.All(char.IsDigit);
+            var users = items.Select(i => i.Owner).Where(Numeric).Distinct().Where(u => !_userNames.ContainsKey(u!)).ToList();
+            var groups = items.Select(i => i.Group).Where(Numeric).Distinct().Where(g => !_groupNames.ContainsKey(g!)).ToList();
+            if (users.Count + groups.Count > 0 && users.Count + groups.Count <= 2000)
+            {
+                string Ids(List<string?> ids) => string.Join(" ", ids);
+                var r = await RunCommandAsync(
+                    (users.Count > 0 ? $"getent passwd {Ids(users)}; " : "") + "echo '#'; " + (groups.Count > 0 ? $"getent group {Ids(groups)}" : "") + "; true",
+                    ct).ConfigureAwait(false);
+                var lines = r.StdoutText.Split('\n');
+                int mark = Array.IndexOf(lines, "#");
+                if (mark < 0) mark = lines.Length;
+                var found = new Dictionary<string, string>(StringComparer.Ordinal);
+                FindListing.ReadNames(string.Join("\n", lines.Take(mark)), found);
+                foreach (var u in users) _userNames[u!] = found.TryGetValue(u!, out var n) ? n : u!;
+                found.Clear();
+                FindListing.ReadNames(string.Join("\n", lines.Skip(mark + 1)), found);
+                foreach (var g in groups) _groupNames[g!] = found.TryGetValue(g!, out var n) ? n : g!;
+            }
+            foreach (var i in items)
+            {
+                if (i.Owner != null && _userNames.TryGetValue(i.Owner, out var u)) i.Owner = u;
+                if (i.Group != null && _groupNames.TryGetValue(i.Group, out var g)) i.Group = g;
+            }
         }
 
         /// <summary>The fallback: fs/readDirectory and pipelined fs/getMetadata per folder, the same order and errors.</summary>

@@ -19,8 +19,10 @@ namespace ExecBridge.Client.Files
         public const long MaxOutputBytes = 1L << 30;
 
         // Item record: I, type (l for a symlink), type followed through links (N dangling, L loop), size, mtime
-        // (seconds.fraction), mode as ls shows it, owner, group, link target, path relative to the root.
-        private const string ItemFormat = @"I\0%y\0%Y\0%s\0%T@\0%M\0%u\0%g\0%l\0%P\0";
+        // (seconds.fraction), mode as ls shows it, owner and group ids, link target, path relative to the root.
+        // Numeric ids: find's %u/%g look the name up for every entry (3.2 s for 1,404 entries here, against 0.06 s
+        // with %U/%G); the names come from one getent per connection (ExecutorClient.ResolveOwnerNamesAsync).
+        private const string ItemFormat = @"I\0%y\0%Y\0%s\0%T@\0%M\0%U\0%G\0%l\0%P\0";
         // A folder find cannot list (read and search permission both needed): its path, reported like fs/readDirectory's refusal.
         private const string DeniedFormat = @"E\0%P\0";
 
@@ -108,6 +110,18 @@ namespace ExecBridge.Client.Files
             if (frac.Length > 0) int.TryParse((frac + "000").Substring(0, 3), NumberStyles.None, CultureInfo.InvariantCulture, out ms);
             if (s <= 0 || s > 253402300799) return null;
             return DateTimeOffset.FromUnixTimeMilliseconds(s * 1000 + ms);
+        }
+
+        /// <summary>
+        /// getent's lines (name:x:id:...) as id → name. Ids without a line keep their number, as ls and find show them.
+        /// </summary>
+        public static void ReadNames(string getentOutput, IDictionary<string, string> into)
+        {
+            foreach (var line in getentOutput.Split('\n'))
+            {
+                var parts = line.Split(':');
+                if (parts.Length >= 3 && parts[0].Length > 0 && parts[2].Length > 0) into[parts[2]] = parts[0];
+            }
         }
 
         /// <summary>The records in Get-ChildItem -Recurse order, with an error where a subfolder could not be read.</summary>
