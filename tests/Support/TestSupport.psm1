@@ -19,15 +19,22 @@ function Start-TestExecServer {
     <#
     .SYNOPSIS
         A real codex exec-server on 127.0.0.1 (a free port), with a capability token where asked (0.160+).
+        -AsNobody runs it as user nobody (setpriv), for permission-denied cases: root ignores file modes.
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)] [string] $Version,
-        [switch] $WithToken
+        [switch] $WithToken,
+        [switch] $AsNobody
     )
     $home_ = Join-Path ([IO.Path]::GetTempPath()) "eb-pester-$([guid]::NewGuid().ToString('N'))"
     $null = New-Item -ItemType Directory -Path $home_
-    $psi = [Diagnostics.ProcessStartInfo]::new((Get-CodexPath $Version))
+    if ($AsNobody) {
+        chmod 777 $home_
+        $psi = [Diagnostics.ProcessStartInfo]::new('setpriv')
+        foreach ($a in '--reuid=nobody', '--regid=nogroup', '--clear-groups', (Get-CodexPath $Version)) { $psi.ArgumentList.Add($a) }
+    }
+    else { $psi = [Diagnostics.ProcessStartInfo]::new((Get-CodexPath $Version)) }
     foreach ($a in 'exec-server', '--listen', 'ws://127.0.0.1:0') { $psi.ArgumentList.Add($a) }
     $token = $null
     if ($WithToken) {
