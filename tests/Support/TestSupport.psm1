@@ -25,7 +25,10 @@ function Start-TestExecServer {
     param(
         [Parameter(Mandatory)] [string] $Version,
         [switch] $WithToken,
-        [switch] $AsNobody
+        [switch] $AsNobody,
+        # The server's own HOME and working directory (what ~ and relative paths resolve against).
+        [string] $UserHome,
+        [string] $WorkingDirectory
     )
     $home_ = Join-Path ([IO.Path]::GetTempPath()) "eb-pester-$([guid]::NewGuid().ToString('N'))"
     $null = New-Item -ItemType Directory -Path $home_
@@ -44,6 +47,8 @@ function Start-TestExecServer {
         foreach ($a in '--ws-auth', 'capability-token', '--ws-token-file', $tokenFile) { $psi.ArgumentList.Add($a) }
     }
     $psi.Environment['CODEX_HOME'] = $home_
+    if ($UserHome) { $psi.Environment['HOME'] = $UserHome }
+    if ($WorkingDirectory) { $psi.WorkingDirectory = $WorkingDirectory }
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
     $psi.UseShellExecute = $false

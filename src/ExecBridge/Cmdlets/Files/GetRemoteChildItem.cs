@@ -92,7 +92,7 @@ namespace ExecBridge.Cmdlets.Files
         private System.Threading.Tasks.Task<string> EnsureCwd(ExecutorClient client) => System.Threading.Tasks.Task.Run(async () =>
         {
             await client.EnsureConnectedAsync(StopToken).ConfigureAwait(false);
-            return client.Cwd ?? client.HomeDirectory ?? "/";
+            return client.WorkingDirectory;
         });
 
         private void Emit(ExecutorClient client, RemoteFileInfo info, WildcardPattern? pattern)
