@@ -287,10 +287,11 @@ namespace ExecBridge.Client
         /// Hashes 'partial' on the executor, checks it against 'expectedSha256' (null: no check), makes sure 'target'
         /// does not exist unless 'overwrite', and renames the partial to it: one helper process. Returns the hash.
         /// </summary>
-        internal async Task<string> VerifyAndMoveAsync(string partial, string target, string? expectedSha256, bool overwrite, CancellationToken ct)
+        internal async Task<string> VerifyAndMoveAsync(string partial, string target, string? expectedSha256, bool overwrite, CancellationToken ct,
+            int? newFileMode = null)
         {
             string expected = CheckedDigest(expectedSha256);
-            string script = "want=" + expected + "\n" + HashScript(partial) + CompareAndMoveScript(partial, target, overwrite);
+            string script = "want=" + expected + "\n" + HashScript(partial) + CompareAndMoveScript(partial, target, overwrite, newFileMode);
             var r = await RunCommandAsync(script, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
             return CommitOutcome(r, partial, target, expected);
         }
@@ -301,13 +302,13 @@ namespace ExecBridge.Client
         /// unless 'expectedSha256' completes with a digest equal to the partial's; if it fails, so does this.
         /// </summary>
         internal async Task<string> HashThenVerifyAndMoveAsync(string partial, string target, Task<string> expectedSha256, bool overwrite,
-            CancellationToken ct)
+            CancellationToken ct, int? newFileMode = null)
         {
             string want = "";
             string script = HashScript(partial) +
                 "IFS= read -r want || exit 7\n" +
                 "case $want in *[!0-9a-f]*|'') exit 7;; esac\n" + // not a digest: stop without renaming
-                CompareAndMoveScript(partial, target, overwrite);
+                CompareAndMoveScript(partial, target, overwrite, newFileMode);
             var r = await RunCommandAsync(script, async h =>
             {
                 try { want = CheckedDigest(await expectedSha256.ConfigureAwait(false)); }
@@ -341,13 +342,13 @@ namespace ExecBridge.Client
             "h=${h%% *}\necho \"EBHASH $h\"\n";
 
         /// <summary>Compares $h with $want (empty: no comparison; exit 4), refuses an appeared target (exit 5), renames (exit 6).</summary>
-        private static string CompareAndMoveScript(string partial, string target, bool overwrite)
+        private static string CompareAndMoveScript(string partial, string target, bool overwrite, int? newFileMode = null)
         {
             string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
             string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
             return "if [ -n \"$want\" ] && [ \"$h\" != \"$want\" ]; then exit 4; fi\n" +
                 (overwrite ? "" : $"if [ -e {t} ] || [ -L {t} ]; then exit 5; fi\n") +
-                KeepModeScript(partial, target) +
+                KeepModeScript(partial, target, newFileMode) +
                 $"mv -f -- {p} {t} || exit 6\n";
         }
 
@@ -355,12 +356,16 @@ namespace ExecBridge.Client
         /// A file replaced by a rename keeps the old file's mode and owner, as cp and Set-Content leave them (stat -c
         /// works in GNU coreutils and busybox; chown needs privilege for another owner, so its failure is ignored).
         /// </summary>
-        private static string KeepModeScript(string partial, string target)
+        private static string KeepModeScript(string partial, string target, int? newFileMode = null)
         {
             string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
             string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
+            // A new file gets the source's rwx bits less the executor's umask, as cp gives them (#18.9).
+            string created = newFileMode is int mode
+                ? $"else chmod \"$(printf %o $(( 0{Convert.ToString(mode & 511, 8)} & ~0$(umask) )))\" {p}; "
+                : "";
             return $"if [ -f {t} ]; then o=$(stat -c %u:%g -- {t}) && chown \"$o\" {p} 2>/dev/null; " +
-                   $"m=$(stat -c %a -- {t}) && chmod \"$m\" {p}; fi\n";
+                   $"m=$(stat -c %a -- {t}) && chmod \"$m\" {p}; {created}fi\n";
         }
 
         private static readonly Regex CommitHashLine = new Regex(@"(?m)^EBHASH ([0-9a-fA-F]{64})\s*$");
