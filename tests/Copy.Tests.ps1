@@ -74,7 +74,8 @@ Describe 'Copy-RemoteItem between this machine and an executor (<_>)' -ForEach '
     }
 
     It 'gives a new file the source''s mode bits both ways, as cp does (0755, 0750, inside a -Recurse folder)' {
-        $src = New-Item -ItemType Directory "$dir/modes-$_/tree" -Force
+        $src = "$dir/modes-$_/src"
+        $null = New-Item -ItemType Directory "$src/tree" -Force
         Set-Content "$src/run.sh" 'echo hi'
         chmod 0755 "$src/run.sh"
         Set-Content "$src/tree/group.sh" 'echo group'
