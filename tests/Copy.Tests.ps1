@@ -100,6 +100,31 @@ Describe 'Copy-RemoteItem between this machine and an executor (<_>)' -ForEach '
     }
 }
 
+Describe 'Copy-RemoteItem masks kept mode bits with the umask, as cp does' {
+    It 'gives a 0777 source 0750 under umask 027, downloaded and uploaded (<_>)' -ForEach 'Legacy', 'Current' {
+        $work = New-TestFolder
+        Set-Content "$work/open.sh" 'echo open'
+        chmod 0777 "$work/open.sh"
+        $r = Invoke-ChildPwsh -Umask '027' -ArgumentList $work, (Get-CodexVersion -Dialect $_), (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Script @'
+param($work, $version, $support)
+$ErrorActionPreference = 'Stop'
+Import-Module $support
+Import-Module $env:EXECBRIDGE_MODULE
+$server = Start-TestExecServer -Version $version
+try {
+    $null = Connect-ExecBridge -Uri $server.Uri -ExecutorId umask
+    Copy-RemoteItem -Path "$work/open.sh" -Destination "$work/down.sh" -FromExecutor umask
+    Copy-RemoteItem -Path "$work/open.sh" -Destination "$work/up.sh" -ToExecutor umask
+}
+finally { $server | Stop-TestExecServer }
+'@
+        $r.Error | Should -BeNullOrEmpty
+        (Get-Item "$work/down.sh").UnixMode | Should -Be '-rwxr-x---'
+        (Get-Item "$work/up.sh").UnixMode | Should -Be '-rwxr-x---'
+        Remove-Item $work -Recurse -Force
+    }
+}
+
 Describe 'Copy-RemoteItem between two executors' {
     It 'pumps the bytes through this machine with -Transport Pump (<_.From> to <_.To>)' -ForEach @(
         @{ From = 'cp-current'; To = 'cp-legacy' }, @{ From = 'cp-legacy'; To = 'cp-current' }
@@ -136,6 +161,16 @@ Describe 'Copy-RemoteItem between two executors' {
             $r = Copy-RemoteItem -Path "$dir/payload.bin" -Destination "$dir/relay-$($_.To).bin" -FromExecutor $_.From -ToExecutor $_.To -Transport Relay -PassThru
             $r.Sha256 | Should -Be $payloadHash
             Get-Hash "$dir/relay-$($_.To).bin" | Should -Be $payloadHash
+        }
+
+        It 'keeps the execute bits of a new file relayed between executors (<_.From> to <_.To>)' -ForEach @(
+            @{ From = 'cp-current'; To = 'cp-legacy' }, @{ From = 'cp-legacy'; To = 'cp-current' }
+        ) {
+            Set-Content "$dir/relayed.sh" 'echo relayed'
+            chmod 0750 "$dir/relayed.sh"
+            Copy-RemoteItem -Path "$dir/relayed.sh" -Destination "$dir/relayed-$($_.To).sh" -FromExecutor $_.From -ToExecutor $_.To -Transport Relay
+            (Get-Item "$dir/relayed-$($_.To).sh").UnixMode | Should -Be '-rwxr-x---'
+            (Get-Item "$dir/relay-$($_.To).bin").UnixMode | Should -Be '-rw-r--r--'
         }
 
         It 'mints a relay ticket whose view masks it' {

@@ -132,12 +132,15 @@ function Invoke-ChildPwsh {
     param(
         [Parameter(Mandatory)] [string] $Script,
         [string[]] $ArgumentList = @(),
-        [int] $TimeoutSec = 120
+        [int] $TimeoutSec = 120,
+        # The child's umask (octal, e.g. '027'); it passes it on to the exec-servers it starts.
+        [string] $Umask
     )
     $file = Join-Path ([IO.Path]::GetTempPath()) "eb-child-$([guid]::NewGuid().ToString('N')).ps1"
     Set-Content -LiteralPath $file -Value $Script
     try {
         $pwsh = Get-PwshCommand
+        if ($Umask) { $pwsh = @('sh', '-c', 'umask "$0" && exec "$@"', $Umask) + $pwsh }
         $psi = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
         foreach ($a in @($pwsh | Select-Object -Skip 1) + @('-NoLogo', '-NoProfile', '-NonInteractive', '-File', $file) + $ArgumentList) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true

@@ -291,7 +291,8 @@ namespace ExecBridge.Client
             int? newFileMode = null)
         {
             string expected = CheckedDigest(expectedSha256);
-            string script = "want=" + expected + "\n" + HashScript(partial) + CompareAndMoveScript(partial, target, overwrite, newFileMode);
+            string script = "want=" + expected + "\n" + HashScript(partial) +
+                CompareAndMoveScript(partial, target, overwrite, newFileMode is int m ? Convert.ToString(m & 511, 8) : null);
             var r = await RunCommandAsync(script, ct, TimeSpan.FromMinutes(10)).ConfigureAwait(false);
             return CommitOutcome(r, partial, target, expected);
         }
@@ -302,20 +303,22 @@ namespace ExecBridge.Client
         /// unless 'expectedSha256' completes with a digest equal to the partial's; if it fails, so does this.
         /// </summary>
         internal async Task<string> HashThenVerifyAndMoveAsync(string partial, string target, Task<string> expectedSha256, bool overwrite,
-            CancellationToken ct, int? newFileMode = null)
+            CancellationToken ct, Func<int?>? newFileMode = null)
         {
             string want = "";
+            // The digest line may carry the source's mode bits after it (known once the source's hash is), for a new file.
             string script = HashScript(partial) +
-                "IFS= read -r want || exit 7\n" +
+                "IFS=' ' read -r want nm || exit 7\n" +
                 "case $want in *[!0-9a-f]*|'') exit 7;; esac\n" + // not a digest: stop without renaming
-                CompareAndMoveScript(partial, target, overwrite, newFileMode);
+                CompareAndMoveScript(partial, target, overwrite, "$nm");
             var r = await RunCommandAsync(script, async h =>
             {
                 try { want = CheckedDigest(await expectedSha256.ConfigureAwait(false)); }
                 catch { want = ""; } // rethrown below
                 try
                 {
-                    await WriteInputAsync(h, new ArraySegment<byte>(Encoding.ASCII.GetBytes((want.Length > 0 ? want : "stop") + "\n")), ct).ConfigureAwait(false);
+                    string mode = want.Length > 0 && newFileMode?.Invoke() is int m ? " " + Convert.ToString(m & 511, 8) : "";
+                    await WriteInputAsync(h, new ArraySegment<byte>(Encoding.ASCII.GetBytes((want.Length > 0 ? want + mode : "stop") + "\n")), ct).ConfigureAwait(false);
                 }
                 catch (Exception) when (h.Exited || ct.IsCancellationRequested)
                 {
@@ -342,7 +345,7 @@ namespace ExecBridge.Client
             "h=${h%% *}\necho \"EBHASH $h\"\n";
 
         /// <summary>Compares $h with $want (empty: no comparison; exit 4), refuses an appeared target (exit 5), renames (exit 6).</summary>
-        private static string CompareAndMoveScript(string partial, string target, bool overwrite, int? newFileMode = null)
+        private static string CompareAndMoveScript(string partial, string target, bool overwrite, string? newFileMode = null)
         {
             string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
             string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
@@ -356,13 +359,14 @@ namespace ExecBridge.Client
         /// A file replaced by a rename keeps the old file's mode and owner, as cp and Set-Content leave them (stat -c
         /// works in GNU coreutils and busybox; chown needs privilege for another owner, so its failure is ignored).
         /// </summary>
-        private static string KeepModeScript(string partial, string target, int? newFileMode = null)
+        /// <param name="newFileMode">Octal rwx bits for a new target (digits, or a shell variable holding them or nothing).</param>
+        private static string KeepModeScript(string partial, string target, string? newFileMode = null)
         {
             string p = RemotePath.ShellQuote(RemotePath.Normalize(partial));
             string t = RemotePath.ShellQuote(RemotePath.Normalize(target));
             // A new file gets the source's rwx bits less the executor's umask, as cp gives them (#18.9).
-            string created = newFileMode is int mode
-                ? $"else chmod \"$(printf %o $(( 0{Convert.ToString(mode & 511, 8)} & ~0$(umask) )))\" {p}; "
+            string created = newFileMode != null
+                ? $"else case \"{newFileMode}\" in ''|*[!0-7]*) ;; *) chmod \"$(printf %o $(( 0{newFileMode} & 0777 & ~0$(umask) )))\" {p};; esac; "
                 : "";
             return $"if [ -f {t} ]; then o=$(stat -c %u:%g -- {t}) && chown \"$o\" {p} 2>/dev/null; " +
                    $"m=$(stat -c %a -- {t}) && chmod \"$m\" {p}; {created}fi\n";
