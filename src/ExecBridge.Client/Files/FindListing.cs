@@ -15,8 +15,8 @@ namespace ExecBridge.Client.Files
         /// <summary>The script's exit code when find has no -printf / -readable (busybox): the caller falls back.</summary>
         public const int NoPrintfExit = 97;
 
-        /// <summary>About 5 million entries: beyond that one listing would hold too much in memory at once.</summary>
-        public const long MaxOutputBytes = 1L << 30;
+        /// <summary>About 2 million entries (~120 bytes each): beyond that one listing would hold too much in memory at once.</summary>
+        public const long MaxOutputBytes = 256L << 20;
 
         // Item record: I, type (l for a symlink), type followed through links (N dangling, L loop), size, mtime
         // (seconds.fraction), mode as ls shows it, owner and group ids, link target, path relative to the root.
