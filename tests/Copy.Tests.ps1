@@ -73,9 +73,55 @@ Describe 'Copy-RemoteItem between this machine and an executor (<_>)' -ForEach '
             Should -Throw -ErrorId 'LocalPathNotFound,*'
     }
 
+    It 'gives a new file the source''s mode bits both ways, as cp does (0755, 0750, inside a -Recurse folder)' {
+        $src = "$dir/modes-$_/src"
+        $null = New-Item -ItemType Directory "$src/tree" -Force
+        Set-Content "$src/run.sh" 'echo hi'
+        chmod 0755 "$src/run.sh"
+        Set-Content "$src/tree/group.sh" 'echo group'
+        chmod 0750 "$src/tree/group.sh"
+        Copy-RemoteItem -Path "$src/run.sh" -Destination "$dir/modes-$_/down.sh" -FromExecutor $_
+        (Get-Item "$dir/modes-$_/down.sh").UnixMode | Should -Be '-rwxr-xr-x'
+        Copy-RemoteItem -Path "$src/run.sh" -Destination "$dir/modes-$_/up.sh" -ToExecutor $_
+        (Get-Item "$dir/modes-$_/up.sh").UnixMode | Should -Be '-rwxr-xr-x'
+        Get-RemoteFile -Path "$src/tree/group.sh" -Destination "$dir/modes-$_/got.sh" -ExecutorId $_
+        (Get-Item "$dir/modes-$_/got.sh").UnixMode | Should -Be '-rwxr-x---'
+        Copy-RemoteItem -Path "$src/tree" -Destination "$dir/modes-$_/down-tree" -FromExecutor $_ -Recurse
+        (Get-Item "$dir/modes-$_/down-tree/group.sh").UnixMode | Should -Be '-rwxr-x---'
+        Copy-RemoteItem -Path "$src/tree" -Destination "$dir/modes-$_/up-tree" -ToExecutor $_ -Recurse
+        (Get-Item "$dir/modes-$_/up-tree/group.sh").UnixMode | Should -Be '-rwxr-x---'
+        # A plain file stays a plain file.
+        (Get-Item "$dir/up-$_.bin").UnixMode | Should -Be '-rw-r--r--'
+    }
+
     It 'changes nothing with -WhatIf' {
         Copy-RemoteItem -Path "$dir/payload.bin" -Destination "$dir/whatif-$_.bin" -ToExecutor $_ -WhatIf
         Test-Path "$dir/whatif-$_.bin" | Should -BeFalse
+    }
+}
+
+Describe 'Copy-RemoteItem masks kept mode bits with the umask, as cp does' {
+    It 'gives a 0777 source 0750 under umask 027, downloaded and uploaded (<_>)' -ForEach 'Legacy', 'Current' {
+        $work = New-TestFolder
+        Set-Content "$work/open.sh" 'echo open'
+        chmod 0777 "$work/open.sh"
+        $r = Invoke-ChildPwsh -Umask '027' -ArgumentList $work, (Get-CodexVersion -Dialect $_), (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Script @'
+param($work, $version, $support)
+$ErrorActionPreference = 'Stop'
+Import-Module $support
+Import-Module $env:EXECBRIDGE_MODULE
+$server = Start-TestExecServer -Version $version
+try {
+    $null = Connect-ExecBridge -Uri $server.Uri -ExecutorId umask
+    Copy-RemoteItem -Path "$work/open.sh" -Destination "$work/down.sh" -FromExecutor umask
+    Copy-RemoteItem -Path "$work/open.sh" -Destination "$work/up.sh" -ToExecutor umask
+}
+finally { $server | Stop-TestExecServer }
+'@
+        $r.Error | Should -BeNullOrEmpty
+        (Get-Item "$work/down.sh").UnixMode | Should -Be '-rwxr-x---'
+        (Get-Item "$work/up.sh").UnixMode | Should -Be '-rwxr-x---'
+        Remove-Item $work -Recurse -Force
     }
 }
 
@@ -86,6 +132,15 @@ Describe 'Copy-RemoteItem between two executors' {
         $r = Copy-RemoteItem -Path "$dir/payload.bin" -Destination "$dir/pump-$($_.To).bin" -FromExecutor $_.From -ToExecutor $_.To -Transport Pump -PassThru
         $r.Sha256 | Should -Be $payloadHash
         Get-Hash "$dir/pump-$($_.To).bin" | Should -Be $payloadHash
+    }
+
+    It 'keeps the execute bits of a new file pumped between executors (<_.From> to <_.To>)' -ForEach @(
+        @{ From = 'cp-current'; To = 'cp-legacy' }, @{ From = 'cp-legacy'; To = 'cp-current' }
+    ) {
+        Set-Content "$dir/pumped.sh" 'echo pumped'
+        chmod 0750 "$dir/pumped.sh"
+        Copy-RemoteItem -Path "$dir/pumped.sh" -Destination "$dir/pumped-$($_.To).sh" -FromExecutor $_.From -ToExecutor $_.To -Transport Pump
+        (Get-Item "$dir/pumped-$($_.To).sh").UnixMode | Should -Be '-rwxr-x---'
     }
 
     It 'says RelayNotConfigured for -Transport Relay before Set-ExecBridgeRelay' {
@@ -106,6 +161,16 @@ Describe 'Copy-RemoteItem between two executors' {
             $r = Copy-RemoteItem -Path "$dir/payload.bin" -Destination "$dir/relay-$($_.To).bin" -FromExecutor $_.From -ToExecutor $_.To -Transport Relay -PassThru
             $r.Sha256 | Should -Be $payloadHash
             Get-Hash "$dir/relay-$($_.To).bin" | Should -Be $payloadHash
+        }
+
+        It 'keeps the execute bits of a new file relayed between executors (<_.From> to <_.To>)' -ForEach @(
+            @{ From = 'cp-current'; To = 'cp-legacy' }, @{ From = 'cp-legacy'; To = 'cp-current' }
+        ) {
+            Set-Content "$dir/relayed.sh" 'echo relayed'
+            chmod 0750 "$dir/relayed.sh"
+            Copy-RemoteItem -Path "$dir/relayed.sh" -Destination "$dir/relayed-$($_.To).sh" -FromExecutor $_.From -ToExecutor $_.To -Transport Relay
+            (Get-Item "$dir/relayed-$($_.To).sh").UnixMode | Should -Be '-rwxr-x---'
+            (Get-Item "$dir/relay-$($_.To).bin").UnixMode | Should -Be '-rw-r--r--'
         }
 
         It 'mints a relay ticket whose view masks it' {

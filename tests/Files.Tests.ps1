@@ -77,8 +77,8 @@ Describe 'Remote files (<Dialect>)' -ForEach $Dialects {
             { Get-RemoteFile -Path $dir -ErrorAction Stop } | Should -Throw -ErrorId 'RemotePathIsDirectory,*'
         }
 
-        It 'rejects a relative path as InvalidArgument' {
-            { Get-RemoteFile -Path 'relative/path' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
+        It 'rejects another user''s ~name as InvalidArgument' {
+            { Get-RemoteFile -Path '~nobody/x' -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidArgument,*'
         }
 
         It 'goes on with the next path after a missing one' {

@@ -75,6 +75,7 @@ namespace ExecBridge.Bench
                         if (o.Wants("W5") || o.Wants("W5L")) { Log("W5 legacy ..."); await w.W5LegacyAsync(); }
                         if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
+                        if (o.Wants("W9")) { Log("W9 ..."); await w.W9Async(); }
                     }
                 }
                 catch (Exception ex)

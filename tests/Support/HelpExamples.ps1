@@ -212,6 +212,11 @@ $ExampleChecks = @{
         $objects.Name | Sort-Object | Should -Be 'app.conf', 'backups', 'incoming', 'logs', 'out', 'releases'
     }
     'Get-RemoteChildItem/Find log files in a tree' = { $objects.Name | Sort-Object | Should -Be '2024.log', 'app.log', 'old.log' }
+    'Get-RemoteChildItem/Show mode bits, owner and group' = {
+        $local = Get-Item "$app/app.conf"
+        $objects.Name | Should -Be 'app.conf'
+        "$($objects.UnixMode) $($objects.User) $($objects.Group)" | Should -Be "$($local.UnixMode) $($local.User) $($local.Group)"
+    }
     'Get-RemoteChildItem/List the folders one level down' = {
         $objects.Name | Sort-Object | Should -Be 'backups', 'incoming', 'logs', 'out', 'releases'
     }

@@ -19,15 +19,25 @@ function Start-TestExecServer {
     <#
     .SYNOPSIS
         A real codex exec-server on 127.0.0.1 (a free port), with a capability token where asked (0.160+).
+        -AsNobody runs it as user nobody (setpriv), for permission-denied cases: root ignores file modes.
     #>
     [CmdletBinding()]
     param(
         [Parameter(Mandatory)] [string] $Version,
-        [switch] $WithToken
+        [switch] $WithToken,
+        [switch] $AsNobody,
+        # The server's own HOME and working directory (what ~ and relative paths resolve against).
+        [string] $UserHome,
+        [string] $WorkingDirectory
     )
     $home_ = Join-Path ([IO.Path]::GetTempPath()) "eb-pester-$([guid]::NewGuid().ToString('N'))"
     $null = New-Item -ItemType Directory -Path $home_
-    $psi = [Diagnostics.ProcessStartInfo]::new((Get-CodexPath $Version))
+    if ($AsNobody) {
+        chmod 777 $home_
+        $psi = [Diagnostics.ProcessStartInfo]::new('setpriv')
+        foreach ($a in '--reuid=nobody', '--regid=nogroup', '--clear-groups', (Get-CodexPath $Version)) { $psi.ArgumentList.Add($a) }
+    }
+    else { $psi = [Diagnostics.ProcessStartInfo]::new((Get-CodexPath $Version)) }
     foreach ($a in 'exec-server', '--listen', 'ws://127.0.0.1:0') { $psi.ArgumentList.Add($a) }
     $token = $null
     if ($WithToken) {
@@ -37,6 +47,8 @@ function Start-TestExecServer {
         foreach ($a in '--ws-auth', 'capability-token', '--ws-token-file', $tokenFile) { $psi.ArgumentList.Add($a) }
     }
     $psi.Environment['CODEX_HOME'] = $home_
+    if ($UserHome) { $psi.Environment['HOME'] = $UserHome }
+    if ($WorkingDirectory) { $psi.WorkingDirectory = $WorkingDirectory }
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
     $psi.UseShellExecute = $false
@@ -123,12 +135,15 @@ function Invoke-ChildPwsh {
     param(
         [Parameter(Mandatory)] [string] $Script,
         [string[]] $ArgumentList = @(),
-        [int] $TimeoutSec = 120
+        [int] $TimeoutSec = 120,
+        # The child's umask (octal, e.g. '027'); it passes it on to the exec-servers it starts.
+        [string] $Umask
     )
     $file = Join-Path ([IO.Path]::GetTempPath()) "eb-child-$([guid]::NewGuid().ToString('N')).ps1"
     Set-Content -LiteralPath $file -Value $Script
     try {
         $pwsh = Get-PwshCommand
+        if ($Umask) { $pwsh = @('sh', '-c', 'umask "$0" && exec "$@"', $Umask) + $pwsh }
         $psi = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
         foreach ($a in @($pwsh | Select-Object -Skip 1) + @('-NoLogo', '-NoProfile', '-NonInteractive', '-File', $file) + $ArgumentList) { $psi.ArgumentList.Add($a) }
         $psi.RedirectStandardOutput = $true

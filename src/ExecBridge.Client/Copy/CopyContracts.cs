@@ -33,6 +33,18 @@ namespace ExecBridge.Client.Copy
         string GetParent(string path);
     }
 
+    /// <summary>A source that knows the file's permission bits (07777): set by OpenAsync or ComputeSha256Async; null when unknown.</summary>
+    public interface IFileModeSource
+    {
+        int? Mode { get; }
+    }
+
+    /// <summary>A sink that gives a file it creates (not one it replaces: that keeps its own) the source's permission bits, less the umask, as cp does.</summary>
+    public interface IFileModeSink
+    {
+        int? NewFileMode { get; set; }
+    }
+
     public sealed class StoreItem
     {
         public StoreItem(string path, string name, bool isDirectory, long? length)

@@ -68,6 +68,7 @@ namespace ExecBridge.Client.Copy
                 if (expected != null && !string.Equals(expected, actual, StringComparison.OrdinalIgnoreCase))
                     throw new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,
                         $"The bytes received from '{source.Location}' do not match the source (SHA-256 {actual} received, {expected} at the source); the copy was discarded.");
+                if (source is IFileModeSource ms && sink is IFileModeSink mk) mk.NewFileMode = ms.Mode;
                 await sink.CommitAsync(actual, ct).ConfigureAwait(false);
                 progress.FileDone();
                 return new CopyResult(source.Location, sourceStore, sink.Location, sinkStore, false, n, actual, DateTime.UtcNow - started);

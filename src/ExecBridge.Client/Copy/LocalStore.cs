@@ -77,7 +77,7 @@ namespace ExecBridge.Client.Copy
         public string GetParent(string path) => Path.GetDirectoryName(path.TrimEnd(Path.DirectorySeparatorChar, Path.AltDirectorySeparatorChar)) ?? path;
     }
 
-    public sealed class LocalFileSource : IFileSource
+    public sealed class LocalFileSource : IFileSource, IFileModeSource
     {
         private const int ChunkSize = 1024 * 1024;
         private readonly long _offset;
@@ -93,11 +93,16 @@ namespace ExecBridge.Client.Copy
 
         public string Location { get; }
 
+        /// <summary>The file's mode bits (whole files only: a slice is new content), known after OpenAsync.</summary>
+        public int? Mode { get; private set; }
+
         public Task<long> OpenAsync(CancellationToken ct)
         {
             try
             {
-                return Task.FromResult(Open());
+                long count = Open();
+                if (_offset == 0 && _length == null && PrivateFiles.TryGetOwnerAndMode(Location, out int mode, out _, out _)) Mode = mode;
+                return Task.FromResult(count);
             }
             catch (Exception ex) when (LocalErrors.IsLocal(ex))
             {
@@ -162,7 +167,7 @@ namespace ExecBridge.Client.Copy
     }
 
     /// <summary>Writes to '.eb-&lt;random&gt;' beside the target (PartialName) and renames it into place on commit.</summary>
-    public sealed class LocalFileSink : IFileSink
+    public sealed class LocalFileSink : IFileSink, IFileModeSink
     {
         private readonly bool _overwrite;
         private FileStream? _stream;
@@ -176,6 +181,7 @@ namespace ExecBridge.Client.Copy
 
         public string Location { get; }
         public string PartialPath { get; }
+        public int? NewFileMode { get; set; }
 
         public Task OpenAsync(long length, CancellationToken ct)
         {
@@ -262,6 +268,8 @@ namespace ExecBridge.Client.Copy
             }
             else
             {
+                // A new file gets the source's rwx bits less the umask, as cp gives them (set-id bits are not carried).
+                if (NewFileMode is int mode && PrivateFiles.IsUnix) PrivateFiles.SetMode(PartialPath, mode & Convert.ToInt32("777", 8) & ~PrivateFiles.Umask());
                 File.Move(PartialPath, Location);
             }
         }

@@ -143,10 +143,12 @@ namespace ExecBridge.Client.Copy
                 // Both executors hash at once, after the transfer: hashing the source while it was sent took the CPU the
                 // transfer needed on two cores (transfer 0.64 s with it, 0.45 s without, for 256 MiB; each hash ~0.2 s).
                 // The destination's helper hashes, then waits for the source's digest, compares and renames.
-                var srcHash = HashAsync(_src, srcPath, ct);
+                // The source's helper prints its mode bits too: a new target gets them, as cp gives them (#18.9).
+                int? srcMode = null;
+                var srcHash = HashWithModeAsync(_src, srcPath, m => srcMode = m, ct);
                 try
                 {
-                    await _dst.HashThenVerifyAndMoveAsync(partial, target, srcHash, overwrite: true, ct).ConfigureAwait(false);
+                    await _dst.HashThenVerifyAndMoveAsync(partial, target, srcHash, overwrite: true, ct, () => srcMode).ConfigureAwait(false);
                 }
                 catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.NotSupported)
                 {
@@ -515,6 +517,21 @@ namespace ExecBridge.Client.Copy
         {
             var m = Regex.Match(text, name + @" (\d+)");
             return m.Success ? int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : (int?)null;
+        }
+
+        /// <summary>HashAsync, plus the file's mode bits where the executor's hash helper could print them.</summary>
+        private async Task<string> HashWithModeAsync(ExecutorClient client, string path, Action<int?> onMode, CancellationToken ct)
+        {
+            try
+            {
+                var (sha, mode) = await client.Sha256AndModeAsync(path, ct).ConfigureAwait(false);
+                onMode(mode);
+                return sha;
+            }
+            catch (ExecBridgeException ex) when (ex.Kind == ExecBridgeErrorKind.NotSupported)
+            {
+                return await HashAsync(client, path, ct).ConfigureAwait(false);
+            }
         }
 
         /// <summary>sha256sum on the executor, or this client's own hash of the bytes when the tool is missing.</summary>

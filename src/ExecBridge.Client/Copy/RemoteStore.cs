@@ -43,7 +43,7 @@ namespace ExecBridge.Client.Copy
     }
 
     /// <summary>Streams a remote file (or slice) and has the executor hash the same bytes with sha256sum.</summary>
-    public sealed class RemoteFileSource : IFileSource
+    public sealed class RemoteFileSource : IFileSource, IFileModeSource
     {
         private readonly ExecutorClient _client;
         private readonly long _offset;
@@ -60,6 +60,9 @@ namespace ExecBridge.Client.Copy
 
         public string Location { get; }
 
+        /// <summary>The file's mode bits, learned by the hash helper (whole files only: a slice is new content).</summary>
+        public int? Mode { get; private set; }
+
         public async Task<long> OpenAsync(CancellationToken ct)
         {
             var info = await _client.GetMetadataAsync(Location, ct).ConfigureAwait(false);
@@ -75,12 +78,17 @@ namespace ExecBridge.Client.Copy
         public Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct) =>
             _client.ReadStreamAsync(Location, _offset, _count, sink, ct);
 
-        public async Task<string?> ComputeSha256Async(CancellationToken ct) =>
-            await _client.Sha256Async(Location, ct, _offset, _offset == 0 && _length == null ? (long?)null : _count).ConfigureAwait(false);
+        public async Task<string?> ComputeSha256Async(CancellationToken ct)
+        {
+            if (_offset != 0 || _length != null) return await _client.Sha256Async(Location, ct, _offset, _count).ConfigureAwait(false);
+            var (sha, mode) = await _client.Sha256AndModeAsync(Location, ct).ConfigureAwait(false);
+            Mode = mode;
+            return sha;
+        }
     }
 
     /// <summary>A RemoteFileWriter behind the sink contract.</summary>
-    public sealed class RemoteFileSink : IFileSink
+    public sealed class RemoteFileSink : IFileSink, IFileModeSink
     {
         private readonly ExecutorClient _client;
         private readonly bool _overwrite;
@@ -96,6 +104,7 @@ namespace ExecBridge.Client.Copy
         }
 
         public string Location { get; }
+        public int? NewFileMode { get; set; }
 
         /// <summary>The partial file being written (for tests and diagnostics).</summary>
         public string? PartialPath => _writer?.PartialPath;
@@ -109,7 +118,8 @@ namespace ExecBridge.Client.Copy
 
         public async Task CommitAsync(string sha256, CancellationToken ct)
         {
-            await _writer!.CommitAsync(sha256, ct).ConfigureAwait(false);
+            _writer!.NewFileMode = NewFileMode;
+            await _writer.CommitAsync(sha256, ct).ConfigureAwait(false);
         }
 
         public Task AbortAsync() => _writer?.AbortAsync() ?? Task.CompletedTask;

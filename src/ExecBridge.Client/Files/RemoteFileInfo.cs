@@ -26,6 +26,16 @@ namespace ExecBridge.Client.Files
         public long? Length { get; internal set; }
         public DateTimeOffset? LastWriteTime { get; }
 
+        // Only a tree listing (find -printf) learns these; fs/getMetadata does not report them (null then).
+
+        /// <summary>The mode as ls -l shows it, e.g. -rwxr-xr-x, drwxr-xr-x, lrwxrwxrwx.</summary>
+        public string? UnixMode { get; internal set; }
+        /// <summary>The owner's user name (the numeric id when the executor has no name for it).</summary>
+        public string? Owner { get; internal set; }
+        public string? Group { get; internal set; }
+        /// <summary>What a symlink points at, as stored in the link (may be relative or dangling).</summary>
+        public string? LinkTarget { get; internal set; }
+
         public override string ToString() => Path;
     }
 

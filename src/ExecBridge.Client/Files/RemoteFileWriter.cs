@@ -294,6 +294,9 @@ namespace ExecBridge.Client.Files
         /// Finishes the data, checks the executor's sha256sum of the partial against 'expectedSha256' (lower-case hex;
         /// null skips the check) and renames it into place. Returns the executor's hash. On failure call AbortAsync.
         /// </summary>
+        /// <summary>Mode bits (07777) for the file when it is new, less the executor's umask; null: the umask's default.</summary>
+        public int? NewFileMode { get; set; }
+
         public async Task<string> CommitAsync(string? expectedSha256, CancellationToken ct)
         {
             switch (Mode)
@@ -331,7 +334,7 @@ namespace ExecBridge.Client.Files
             _finished = true;
 
             // One helper process hashes the partial, compares, and renames it into place (a process each cost ~50 ms).
-            return await _client.VerifyAndMoveAsync(PartialPath, Path, expectedSha256, _overwrite, ct).ConfigureAwait(false);
+            return await _client.VerifyAndMoveAsync(PartialPath, Path, expectedSha256, _overwrite, ct, NewFileMode).ConfigureAwait(false);
         }
 
         private ExecBridgeException ShortWrite() => new ExecBridgeException(ExecBridgeErrorKind.IntegrityCheckFailed,

@@ -81,6 +81,23 @@ namespace ExecBridge.Client.Local
             chmod(path, mode);     // after chown, which clears set-id bits
         }
 
+        /// <summary>chmod of a file this process just created (it cannot be refused; if it were, the file keeps the umask's mode).</summary>
+        public static void SetMode(string path, int mode) => chmod(path, mode);
+
+        /// <summary>This process's umask, read from /proc (umask(2) can only be read by setting it, racing other threads); 022 where unknown.</summary>
+        public static int Umask()
+        {
+            try
+            {
+                foreach (var line in File.ReadLines("/proc/self/status"))
+                    if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                        return Convert.ToInt32(line.Substring(6).Trim(), 8);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+            return Convert.ToInt32("022", 8);
+        }
+
         /// <summary>Ours and no group/other bits; where the stat layout is not known here, nothing is checked.</summary>
         private static void Verify(string path, int? fd, int expectedMode)
         {

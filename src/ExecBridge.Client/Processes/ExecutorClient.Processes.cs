@@ -75,7 +75,8 @@ namespace ExecBridge.Client
             var env = spec.ReplaceEnvironment ? new Dictionary<string, string>(StringComparer.Ordinal) : DefaultEnvironment(spec.Tty);
             if (spec.Environment != null)
                 foreach (var pair in spec.Environment) env[pair.Key] = pair.Value;
-            var cwd = RemotePath.ToWire(spec.WorkingDirectory ?? Cwd ?? HomeDirectory ?? "/", PathStyle);
+            var cwd = RemotePath.ToWire(spec.WorkingDirectory == null ? WorkingDirectory
+                : await ResolvePathAsync(spec.WorkingDirectory, cancellationToken).ConfigureAwait(false), PathStyle);
 
             SweepProcessTable();
             var processId = NewProcessId();

@@ -114,7 +114,8 @@ namespace ExecBridge.Cmdlets
             Client.Files.RemoteFileInfo? info = null;
             try
             {
-                info = Await(client.TryGetMetadataAsync(WorkingDirectory, StopToken, needLength: false));
+                // ~ and relative folders as everywhere else (the start resolves them the same way).
+                info = Await(client.TryGetMetadataAsync(Await(client.ResolvePathAsync(WorkingDirectory, StopToken)), StopToken, needLength: false));
             }
             catch (Exception ex) when (IsClientFailure(ex))
             {

@@ -22,7 +22,8 @@ namespace ExecBridge.Infrastructure
                 bool folder;
                 try
                 {
-                    var info = client.TryGetMetadataAsync(workingDirectory, cancellationToken, needLength: false).GetAwaiter().GetResult();
+                    var resolved = client.ResolvePathAsync(workingDirectory, cancellationToken).GetAwaiter().GetResult();
+                    var info = client.TryGetMetadataAsync(resolved, cancellationToken, needLength: false).GetAwaiter().GetResult();
                     folder = info != null && info.IsDirectory;
                 }
                 catch (Exception ex) when (!(ex is OperationCanceledException))

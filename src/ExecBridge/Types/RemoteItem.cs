@@ -15,6 +15,10 @@ namespace ExecBridge
             IsSymlink = info.IsSymlink;
             Length = info.IsDirectory ? null : info.Length;
             LastWriteTime = info.LastWriteTime?.LocalDateTime;
+            UnixMode = info.UnixMode;
+            User = info.Owner;
+            Group = info.Group;
+            LinkTarget = info.LinkTarget;
         }
 
         public string ExecutorId { get; }
@@ -28,6 +32,17 @@ namespace ExecBridge
         /// <summary>Bytes for files; null for folders.</summary>
         public long? Length { get; }
         public DateTime? LastWriteTime { get; }
+
+        // As on pwsh's FileSystemInfo on Linux. Filled by Get-RemoteChildItem (one find -printf on the executor);
+        // null from Get-RemoteItem and where the executor's find has no -printf (fs/getMetadata has no such fields).
+
+        /// <summary>The mode as ls -l shows it: -rwxr-xr-x, drwxr-xr-x, lrwxrwxrwx.</summary>
+        public string? UnixMode { get; }
+        /// <summary>The owner's user name (the numeric id when the executor has no name for it).</summary>
+        public string? User { get; }
+        public string? Group { get; }
+        /// <summary>What a symlink points at, as stored in the link; null for other items.</summary>
+        public string? LinkTarget { get; }
 
         /// <summary>The folder that holds this item (the group header of the table view).</summary>
         public string Directory => RemotePath.GetParent(FullName);

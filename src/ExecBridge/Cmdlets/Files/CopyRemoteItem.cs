@@ -79,7 +79,8 @@ namespace ExecBridge.Cmdlets.Files
             {
                 within = ResolveClient();
                 from = to = new RemoteStore(within);
-                destination = Destination;
+                try { destination = ResolveRemote(within, Destination); }
+                catch (Exception ex) when (IsClientFailure(ex)) { ThrowFailure(ex, Destination); return; }
             }
             else
             {
@@ -87,9 +88,9 @@ namespace ExecBridge.Cmdlets.Files
                 to = ToExecutor != null ? new RemoteStore(ResolveClient(ToExecutor, null)) : (IItemStore)LocalStore.Instance;
                 try
                 {
-                    destination = to.IsLocal ? ResolveLocalPath(Destination) : Destination;
+                    destination = to.IsLocal ? ResolveLocalPath(Destination) : ResolveRemote(ResolveClient(ToExecutor, null), Destination);
                 }
-                catch (ExecBridgeException ex)
+                catch (Exception ex) when (IsClientFailure(ex))
                 {
                     ThrowFailure(ex, Destination);
                     return;
@@ -101,7 +102,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    var source = from.IsLocal ? ResolveLocalPath(raw) : raw;
+                    var source = from.IsLocal ? ResolveLocalPath(raw) : ResolveRemote(within ?? ResolveClient(FromExecutor, null), raw);
                     string what = $"{Describe(from, source)} to {Describe(to, destination)}";
                     if (!ShouldProcess(what, "Copy")) continue;
                     var progress = new TransferProgress();

@@ -92,8 +92,9 @@ namespace ExecBridge.Cmdlets.Files
         /// </summary>
         protected IEnumerable<string> ExpandPath(ExecutorClient client, string path, bool literal)
         {
+            path = ResolveRemote(client, path);
             if (literal || !WildcardPattern.ContainsWildcardCharacters(path)) return new[] { path };
-            var segments = NormalizeRemote(path).Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
+            var segments = path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
             var current = new List<string> { "/" };
             foreach (var segment in segments)
             {
@@ -127,8 +128,11 @@ namespace ExecBridge.Cmdlets.Files
 
         protected static RemoteItem ToItem(ExecutorClient client, RemoteFileInfo info) => new RemoteItem(client.ExecutorId, info);
 
-        /// <summary>Checks a user path is absolute and tidies it; a relative one ends the item with InvalidArgument.</summary>
-        protected static string NormalizeRemote(string path) => RemotePath.Normalize(path);
+        /// <summary>
+        /// A user's remote path made absolute and tidy: '~' and '~/x' below the executor's home, relative paths below its
+        /// working directory (ExecutorClient.ResolvePathAsync); '~name' ends the item with InvalidArgument.
+        /// </summary>
+        protected string ResolveRemote(ExecutorClient client, string path) => Await(client.ResolvePathAsync(path, StopToken));
 
         /// <summary>Get-Content style encoding names; UTF-8 without BOM by default.</summary>
         protected static Encoding ResolveEncoding(string? name)

@@ -74,28 +74,12 @@ namespace ExecBridge.Cmdlets.Files
                         Emit(client, root, pattern);
                         continue;
                     }
-                    var stack = new Stack<(string Path, int Level)>();
-                    stack.Push((root.Path, 0));
-                    while (stack.Count > 0)
+                    // Depth counts the levels below the children (Get-ChildItem -Depth 0 lists just them).
+                    int levels = !Recurse ? 1 : Depth == int.MaxValue ? int.MaxValue : Depth + 1;
+                    foreach (var entry in Await(client.ListTreeAsync(root.Path, levels, StopToken)))
                     {
-                        var (dir, level) = stack.Pop();
-                        IReadOnlyList<RemoteFileInfo> children;
-                        try
-                        {
-                            children = Await(client.ListDirectoryAsync(dir, StopToken));
-                        }
-                        catch (Exception ex) when (IsClientFailure(ex) && level > 0)
-                        {
-                            WriteFailure(ex, dir); // an unreadable subfolder does not end the listing
-                            continue;
-                        }
-                        var subfolders = new List<string>();
-                        foreach (var child in children)
-                        {
-                            Emit(client, child, pattern);
-                            if (Recurse && child.IsDirectory && !child.IsSymlink && level < Depth) subfolders.Add(child.Path);
-                        }
-                        for (int i = subfolders.Count - 1; i >= 0; i--) stack.Push((subfolders[i], level + 1));
+                        if (entry.Error != null) WriteFailure(entry.Error, entry.Path); // an unreadable subfolder does not end the listing
+                        else Emit(client, entry.Item!, pattern);
                     }
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
@@ -108,7 +92,7 @@ namespace ExecBridge.Cmdlets.Files
         private System.Threading.Tasks.Task<string> EnsureCwd(ExecutorClient client) => System.Threading.Tasks.Task.Run(async () =>
         {
             await client.EnsureConnectedAsync(StopToken).ConfigureAwait(false);
-            return client.Cwd ?? client.HomeDirectory ?? "/";
+            return client.WorkingDirectory;
         });
 
         private void Emit(ExecutorClient client, RemoteFileInfo info, WildcardPattern? pattern)

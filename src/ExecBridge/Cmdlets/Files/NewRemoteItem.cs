@@ -41,7 +41,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    var path = NormalizeRemote(raw);
+                    var path = ResolveRemote(client, raw);
                     if (!ShouldProcess($"{path} on executor '{client.ExecutorId}'", directory ? "Create folder" : "Create file")) continue;
                     if (directory)
                     {

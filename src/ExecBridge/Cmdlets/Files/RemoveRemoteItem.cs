@@ -62,7 +62,7 @@ namespace ExecBridge.Cmdlets.Files
         {
             try
             {
-                var path = NormalizeRemote(raw);
+                var path = ResolveRemote(client, raw);
                 var info = Await(client.TryGetMetadataAsync(path, StopToken, needLength: false));
                 if (info == null)
                 {

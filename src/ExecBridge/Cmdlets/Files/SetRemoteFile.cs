@@ -113,7 +113,7 @@ namespace ExecBridge.Cmdlets.Files
             object target = Path;
             try
             {
-                var path = NormalizeRemote(Path);
+                var path = ResolveRemote(client, Path);
                 IFileSource source = _spool!;
                 if (InputFile != null)
                 {

@@ -33,7 +33,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    var info = Await(client.GetMetadataAsync(NormalizeRemote(p), StopToken));
+                    var info = Await(client.GetMetadataAsync(ResolveRemote(client, p), StopToken));
                     WriteObject(PathType == RemotePathType.Any || info.IsDirectory == (PathType == RemotePathType.Container));
                 }
                 catch (Exception ex) when (IsAbsent(ex))
