@@ -75,6 +75,7 @@ namespace ExecBridge.Bench
                         if (o.Wants("W5") || o.Wants("W5L")) { Log("W5 legacy ..."); await w.W5LegacyAsync(); }
                         if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
+                        if (o.Wants("W8")) { Log("W8 ..."); await w.W8Async(); }
                     }
                 }
                 catch (Exception ex)
@@ -145,9 +146,9 @@ namespace ExecBridge.Bench
         private static string TargetText(Row r)
         {
             var parts = new List<string>();
-            if (r.RatioTarget != null) parts.Add(r.Kind == MetricKind.LatencyMicros ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
+            if (r.RatioTarget != null) parts.Add(r.LowerIsBetter ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
             foreach (var v in r.Versus.Where(v => v.Min != null)) parts.Add($"≥ {v.Min:0.0#}× {v.Name}");
-            if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} ms");
+            if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} {r.Unit}");
             if (r.MaxPeakBytes != null) parts.Add($"< {r.MaxPeakBytes >> 20} MiB");
             if (r.Workload.StartsWith("W2") && r.Kind == MetricKind.Throughput) parts.Add("0 bytes lost");
             return string.Join("; ", parts);

@@ -13,7 +13,8 @@ namespace ExecBridge.Client.Rpc
     /// does not disable Nagle, so the second waits for our ACK of the first, and a delayed ACK holds it ~40 ms. Measured
     /// on loopback (codex 0.169): write -> output notification 44 ms without quick ACKs, 0.14 ms with them. Linux clears
     /// the flag on its own, hence the re-arm per read (one setsockopt). Elsewhere, or if the call fails once, it is a
-    /// plain pass-through.
+    /// plain pass-through. EXECBRIDGE_QUICKACK=0 in the environment (read at each dial) turns it off for the connections
+    /// dialed from then on: only so the benchmark can time both in one run (bench/README.md, W9).
     /// </summary>
     internal sealed class QuickAckStream : Stream
     {
@@ -21,16 +22,23 @@ namespace ExecBridge.Client.Rpc
         private static bool s_disabled = !RuntimeInformation.IsOSPlatform(OSPlatform.Linux);
         private readonly NetworkStream _inner;
         private readonly Socket _socket;
+        private readonly bool _off;
 
         public QuickAckStream(NetworkStream inner, Socket socket)
         {
             _inner = inner;
             _socket = socket;
+            _off = Environment.GetEnvironmentVariable(DisableVariable) == "0";
         }
+
+        internal const string DisableVariable = "EXECBRIDGE_QUICKACK";
+
+        /// <summary>Whether this connection re-arms quick ACKs (false: not Linux, the call failed, or turned off for the bench).</summary>
+        internal bool IsArming => !_off && !s_disabled;
 
         private void Arm()
         {
-            if (s_disabled) return;
+            if (_off || s_disabled) return;
             try
             {
                 int one = 1;
