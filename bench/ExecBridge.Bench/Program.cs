@@ -76,6 +76,7 @@ namespace ExecBridge.Bench
                         if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
                         if (o.Wants("W8")) { Log("W8 ..."); await w.W8Async(); }
+                        if (o.Wants("W9")) { Log("W9 ..."); await w.W9Async(); }
                     }
                 }
                 catch (Exception ex)
