@@ -25,6 +25,9 @@ namespace ExecBridge.Bench
             CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
             CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
             if (args.Length > 0 && args[0] == "--child-w7") return await ChildW7Async(args);
+            // The gateway fixtures need no config reload: each would take an inotify instance (128 per user, shared with
+            // every other dotnet process on the machine; W10 failed on it once).
+            Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
 
             var o = new BenchOptions { RawArgs = args.ToList() };
             bool runsGiven = false;
@@ -77,6 +80,7 @@ namespace ExecBridge.Bench
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
                         if (o.Wants("W8")) { Log("W8 ..."); await w.W8Async(); }
                         if (o.Wants("W9")) { Log("W9 ..."); await w.W9Async(); }
+                        if (o.Wants("W10")) { Log("W10 ..."); await w.W10Async(); }
                     }
                 }
                 catch (Exception ex)

@@ -204,6 +204,7 @@ namespace ExecBridge.Bench
                 psi.ArgumentList.Add(a);
             // The workspace token goes in the environment, never on a command line.
             psi.Environment["EB_SCALE_TOKEN"] = g.WorkspaceToken;
+            psi.Environment["NO_COLOR"] = "1";
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
