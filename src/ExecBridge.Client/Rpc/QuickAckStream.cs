@@ -49,22 +49,37 @@ namespace ExecBridge.Client.Rpc
             catch (Exception ex) when (ex is DllNotFoundException || ex is EntryPointNotFoundException) { s_disabled = true; }
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
             Arm();
-            return _inner.ReadAsync(buffer, offset, count, cancellationToken);
+            int n = await _inner.ReadAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            // And once the bytes are in: the ACK for them is then scheduled (delayed), and arming sends it now.
+            if (n > 0) Arm();
+            return n;
         }
 
         public override int Read(byte[] buffer, int offset, int count)
         {
             Arm();
-            return _inner.Read(buffer, offset, count);
+            int n = _inner.Read(buffer, offset, count);
+            if (n > 0) Arm();
+            return n;
         }
 
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            _inner.WriteAsync(buffer, offset, count, cancellationToken);
+        // Re-armed after every write too: the reader's read is already pending when a request goes out, and sending
+        // puts Linux back into delayed-ACK ("pingpong") mode, so the answer to that request was ACKed late and the
+        // notifications queued behind it waited ~40 ms (sequential `echo hi`: start answered at 17 ms, closed at 65).
+        public override async Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            await _inner.WriteAsync(buffer, offset, count, cancellationToken).ConfigureAwait(false);
+            Arm();
+        }
 
-        public override void Write(byte[] buffer, int offset, int count) => _inner.Write(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            _inner.Write(buffer, offset, count);
+            Arm();
+        }
         public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
         public override void Flush() => _inner.Flush();
         public override bool CanRead => _inner.CanRead;
