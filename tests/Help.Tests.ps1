@@ -56,6 +56,34 @@ Describe 'Help of <Name>' -ForEach $Commands {
         }
         $undescribed | Should -BeNullOrEmpty -Because "every parameter of $Name needs a description in docs/en-US/$Name.md"
     }
+
+    It 'shows per parameter set what is required, positional and bound from the pipeline, as Get-Command does' {
+        # Get-Help's syntax is what a user reads first; it must not call a parameter optional in a set that needs it.
+        $syntax = @($help.syntax.syntaxItem)
+        $syntax.Count | Should -Be @($command.ParameterSets).Count
+        $wrong = foreach ($set in $command.ParameterSets) {
+            $names = @($set.Parameters.Name | Where-Object { $_ -notin [System.Management.Automation.Cmdlet]::CommonParameters })
+            $key = ($names | Sort-Object) -join ','
+            $item = $syntax | Where-Object { (@($_.parameter | ForEach-Object name) | Sort-Object) -join ',' -eq $key }
+            if (-not $item) { "set $($set.Name): no syntax entry lists its parameters"; continue }
+            foreach ($p in $set.Parameters | Where-Object Name -in $names) {
+                $shown = @($item)[0].parameter | Where-Object name -eq $p.Name
+                if ("$($shown.required)" -ne "$($p.IsMandatory)".ToLowerInvariant()) { "set $($set.Name) -$($p.Name): required $($shown.required), cmdlet $($p.IsMandatory)" }
+                $position = if ($p.Position -ge 0) { "$($p.Position)" } else { 'named' }
+                if ("$($shown.position)" -ne $position) { "set $($set.Name) -$($p.Name): position $($shown.position), cmdlet $position" }
+            }
+        }
+        $wrong | Should -BeNullOrEmpty
+    }
+
+    It 'says which parameters take wildcards, as their [SupportsWildcards] does' {
+        $wrong = foreach ($p in $command.Parameters.Values | Where-Object Name -notin ([System.Management.Automation.Cmdlet]::CommonParameters)) {
+            $takes = [bool]($p.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
+            $shown = (Get-Help $Name -Parameter $p.Name).globbing
+            if ("$shown" -ne "$takes".ToLowerInvariant()) { "-$($p.Name): help says $shown, cmdlet $takes" }
+        }
+        $wrong | Should -BeNullOrEmpty
+    }
 }
 
 Describe 'Examples' {
@@ -146,6 +174,15 @@ Describe 'tools/Build-Help.ps1 refuses help that does not match the module' {
         $r = Invoke-HelpBuilder { param($d) Edit-Page $d 'Connect-ExecBridge' { param($t) $t -replace '### -TimeoutSec', "### -Retired`nGone.`n`n### -TimeoutSec" } }
         $r.ExitCode | Should -Be 1
         $r.Error | Should -Match 'Connect-ExecBridge -Retired: docs/en-US/Connect-ExecBridge.md documents -Retired, which the cmdlet does not have'
+    }
+
+    It 'names a yaml block whose wildcard or pipeline metadata disagrees with the cmdlet' {
+        $r = Invoke-HelpBuilder { param($d) Edit-Page $d 'Get-RemoteItem' { param($t) $t -replace '(?s)(### -Path\r?\n.*?Accept wildcard characters: )True', '${1}False' } }
+        $r.ExitCode | Should -Be 1
+        $r.Error | Should -Match 'Get-RemoteItem -Path: the yaml block in docs/en-US/Get-RemoteItem.md says Accept wildcard characters: False; the cmdlet says True'
+        $r = Invoke-HelpBuilder { param($d) Edit-Page $d 'Enter-RemoteShell' { param($t) $t -replace '(?s)(### -ExecutorId\r?\n.*?Accept pipeline input: )True \(ByPropertyName\)', '${1}False' } }
+        $r.ExitCode | Should -Be 1
+        $r.Error | Should -Match 'Enter-RemoteShell -ExecutorId: .* says Accept pipeline input: False; the cmdlet says True \(ByPropertyName\)'
     }
 
     It 'names a cmdlet with fewer than 2 examples' {

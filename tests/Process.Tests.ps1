@@ -112,6 +112,28 @@ Describe 'Start-RemoteProcess, Receive-RemoteOutput, Send-RemoteInput, Stop-Remo
         $lines[0].ProcessId | Should -Be $p.ProcessId
     }
 
+    It 'streams several processes at once with -Wait, lines interleaved as they arrive' {
+        $a = Start-RemoteProcess -Command 'for i in 1 2 3; do echo a$i; sleep 0.3; done'
+        $b = Start-RemoteProcess -Command 'sleep 0.15; for i in 1 2 3; do echo b$i; sleep 0.3; done'
+        $lines = @($a, $b | Receive-RemoteOutput -Wait)
+        # One after the other (as before) would give a1 a2 a3 b1 b2 b3.
+        $lines.Line | Should -Be @('a1', 'b1', 'a2', 'b2', 'a3', 'b3')
+        ($lines | Where-Object Line -Like 'a*').ProcessId | Sort-Object -Unique | Should -Be $a.ProcessId
+        $a.ExitCode, $b.ExitCode | Should -Be @(0, 0)
+    }
+
+    It 'shows whose line it is in the default view when several processes are received' {
+        $a = Start-RemoteProcess -Command 'echo from-a'
+        $b = Start-RemoteProcess -Command 'sleep 0.2; echo from-b'
+        $shown = ($a, $b | Receive-RemoteOutput -Wait | Out-String -Width 200) -split '\r?\n' | Where-Object { $_.Trim() }
+        $shown | Should -HaveCount 2
+        $shown[0] | Should -Match "^out\s+proc-$Dialect/$([regex]::Escape($a.ProcessId))\s+from-a$"
+        $shown[1] | Should -Match "^out\s+proc-$Dialect/$([regex]::Escape($b.ProcessId))\s+from-b$"
+        # One process: the lines alone, as before.
+        $c = Start-RemoteProcess -Command 'echo alone'
+        ((Receive-RemoteOutput -Process $c -Wait | Out-String).Trim()) | Should -Match '^out\s+alone$'
+    }
+
     It 'gives byte chunks with -Raw' {
         $p = Start-RemoteProcess -Command 'printf "\001\002\003"'
         $chunks = @(Receive-RemoteOutput -Process $p -Wait -Raw)

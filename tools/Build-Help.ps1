@@ -175,7 +175,7 @@ function Test-CommandPage {
 
 function Test-YamlBlock {
     # The yaml blocks are for readers of the markdown; Get-Help shows the compiled metadata. A block that no longer
-    # agrees with the cmdlet is worth a warning (not a failure): it names what to correct.
+    # agrees with the cmdlet misleads those readers, so it fails the build and names what to correct.
     param([System.Management.Automation.CommandInfo] $Command, $Page, [string] $PageName)
     foreach ($name in @($Page.Parameters.Keys)) {
         $meta = $Command.Parameters[$name]
@@ -190,6 +190,16 @@ function Test-YamlBlock {
                 if ($yaml['Required'] -and $yaml['Required'] -ne "$($actual.IsMandatory)") { "$where says Required: $($yaml['Required']) in set '$set'; the cmdlet says $($actual.IsMandatory)." }
                 $position = if ($actual.Position -lt 0) { 'Named' } else { "$($actual.Position)" }
                 if ($yaml['Position'] -and $yaml['Position'] -ne $position) { "$where says Position: $($yaml['Position']) in set '$set'; the cmdlet says $position." }
+            }
+            $wildcards = "$([bool]($meta.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] }))"
+            if ($yaml['Accept wildcard characters'] -and $yaml['Accept wildcard characters'] -ne $wildcards) {
+                "$where says Accept wildcard characters: $($yaml['Accept wildcard characters']); the cmdlet says $wildcards ([SupportsWildcards])."
+            }
+            $inSets = @(foreach ($set in $sets) { $meta.ParameterSets[$set] ?? $meta.ParameterSets['__AllParameterSets'] }) | Where-Object { $_ }
+            $pipeline = @(if ($inSets | Where-Object ValueFromPipeline) { 'ByValue' }; if ($inSets | Where-Object ValueFromPipelineByPropertyName) { 'ByPropertyName' })
+            $pipelineText = if ($pipeline) { "True ($($pipeline -join ', '))" } else { 'False' }
+            if ($yaml['Accept pipeline input'] -and $yaml['Accept pipeline input'] -ne $pipelineText) {
+                "$where says Accept pipeline input: $($yaml['Accept pipeline input']); the cmdlet says $pipelineText."
             }
         }
     }
@@ -415,7 +425,7 @@ foreach ($c in $commands) {
     $pageName = "docs/en-US/$($c.Name).md"
     if (-not $pages.ContainsKey($c.Name)) { $problems.Add("$($c.Name): no help page; write $pageName (the platyPS layout of the other pages)."); continue }
     foreach ($p in Test-CommandPage $c $pages[$c.Name] $pageName) { $problems.Add($p) }
-    foreach ($w in Test-YamlBlock $c $pages[$c.Name] $pageName) { Write-Warning $w }
+    foreach ($p in Test-YamlBlock $c $pages[$c.Name] $pageName) { $problems.Add($p) }
     if ($c.Name -notin $listed) { $problems.Add("$($c.Name): not listed in docs/en-US/$($module.Name).md; add '### [$($c.Name)]($($c.Name).md)' and its synopsis.") }
 }
 

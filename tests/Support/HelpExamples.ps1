@@ -103,6 +103,10 @@ $ExampleChecks = @{
         $objects[-1] | Should -Be 0
     }
     'Start-RemoteProcess/Run a program with arguments and environment' = { "$objects" | Should -Be '3' }
+    'Start-RemoteProcess/Start the same process on several executors' = {
+        $watchers.ExecutorId | Should -Be 'build01', 'web01'
+        $objects.ExecutorId | Should -Be 'build01', 'web01'
+    }
     'Start-RemoteProcess/Start an interactive process' = { @($objects | ForEach-Object { "$_" }) | Should -Be 'hello' }
     'Get-RemoteProcess/List the processes of the session' = {
         $objects[0].PSObject.TypeNames | Should -Contain 'ExecBridge.RemoteProcess'
@@ -158,6 +162,28 @@ $ExampleChecks = @{
         Get-Sha256 "$app/app.conf.bak" | Should -Be (Get-Sha256 "$app/app.conf")
     }
     'Invoke-RemoteCommand/Check the exit code yourself' = { $objects | Should -Be 'no data folder' }
+    'Invoke-RemoteCommand/Run on many executors at once' = {
+        $objects.ExecutorId | Sort-Object | Should -Be 'build01', 'web01'
+        @($objects | ForEach-Object { "$_" }) | Should -Be 'ready', 'ready'
+        ($objects | Out-String) | Should -Match '(?m)^web01\s+ready'
+    }
+    'Invoke-RemoteCommand/Decide from one summary per executor' = {
+        $objects | Should -BeNullOrEmpty
+        $summary.ExecutorId | Should -Be 'build01', 'web01'
+        $summary.ExitCode | Should -Be 0, 0
+    }
+    'Invoke-RemoteCommand/Run in the background as a job' = {
+        @($objects | ForEach-Object { "$_" }) | Should -Be 'done', 'done'
+        $objects.ExecutorId | Sort-Object | Should -Be 'build01', 'web01'
+        $job.PSJobTypeName | Should -Be 'ExecBridgeJob'
+        "$($job.State)" | Should -Be 'Completed'
+        $job | Remove-Job
+    }
+    'Invoke-RemoteCommand/Pipe input to the command''s stdin' = { "$objects".Trim() | Should -Be '3' }
+    'Connect-ExecBridge/Connect many executors through a gateway at once' = {
+        $fleet.ExecutorId | Should -Be 'build01', 'web01', 'exe-42'
+        $objects | Should -BeNullOrEmpty
+    }
     'Invoke-RemoteCommand/Keep stderr apart' = { @($objects | ForEach-Object { "$_" }) | Should -Be 'result', 'stderr: warning' }
     'Get-RemoteFile/Read a text file' = { $objects | Should -Be (Get-Content /etc/os-release) }
     'Get-RemoteFile/Download a file' = {

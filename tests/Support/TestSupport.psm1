@@ -87,6 +87,9 @@ function Start-TestGateway {
         $s = $Executor[$id]
         $psi.ArgumentList.Add("$id=$($s.Uri)$(if ($s.TokenFile) { ";$($s.TokenFile)" })")
     }
+    # No config file watchers: on a busy machine the user's 128 inotify instances run out and the fixture would not start.
+    $psi.Environment['DOTNET_hostBuilder__reloadConfigOnChange'] = 'false'
+    $psi.Environment['DOTNET_USE_POLLING_FILE_WATCHER'] = 'true'
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardInput = $true
     $psi.UseShellExecute = $false
@@ -161,5 +164,25 @@ function Get-ChildProcessId {
     foreach ($k in $kids) { $k; Get-ChildProcessId -ParentId $k }
 }
 
+function Find-DescendantProcess {
+    # The pids of the descendants of any of the given processes whose command line (NUL-separated argv) matches the
+    # pattern, in one pass over /proc (Get-ChildProcessId rescans /proc per level: seconds on a busy machine).
+    param([Parameter(Mandatory)] [int[]] $ParentId, [Parameter(Mandatory)] [string] $CommandLinePattern)
+    $parent = @{}; $cmd = @{}
+    foreach ($d in [IO.Directory]::GetDirectories('/proc')) {
+        $name = [IO.Path]::GetFileName($d)
+        if ($name -notmatch '^\d+$') { continue }
+        try { $stat = [IO.File]::ReadAllText("$d/stat"); $line = [IO.File]::ReadAllText("$d/cmdline") } catch { continue }
+        if ($stat -match '^\d+ \(.*\) \S (\d+)') { $parent[[int]$name] = [int]$Matches[1]; $cmd[[int]$name] = $line }
+    }
+    foreach ($p in $parent.Keys) {
+        if ($cmd[$p] -notmatch $CommandLinePattern) { continue }
+        for ($up = $parent[$p]; $up -gt 1; $up = $parent[$up]) {
+            if ($up -in $ParentId) { $p; break }
+            if (-not $parent.ContainsKey($up)) { break }
+        }
+    }
+}
+
 Export-ModuleMember -Function Get-ModuleManifestPath, Get-TestDialect, Start-TestExecServer, Stop-TestExecServer, Start-TestGateway,
-    Stop-TestGateway, Invoke-ChildPwsh, New-TestFolder, Get-ChildProcessId
+    Stop-TestGateway, Invoke-ChildPwsh, New-TestFolder, Get-ChildProcessId, Find-DescendantProcess

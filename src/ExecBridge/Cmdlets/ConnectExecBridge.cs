@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Management.Automation;
 using System.Net;
 using System.Security;
@@ -12,7 +13,7 @@ namespace ExecBridge.Cmdlets
     /// </summary>
     [Cmdlet(VerbsCommunications.Connect, "ExecBridge", DefaultParameterSetName = UriSet)]
     [OutputType(typeof(ExecBridgeConnection))]
-    public sealed class ConnectExecBridge : ExecBridgeCmdlet
+    public sealed partial class ConnectExecBridge : ExecBridgeCmdlet
     {
         private const string UriSet = "Uri";
         private const string LocalSet = "Local";
@@ -37,7 +38,7 @@ namespace ExecBridge.Cmdlets
         [Parameter(ParameterSetName = LocalSet)]
         [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
         [ValidateNotNullOrEmpty]
-        public string? ExecutorId { get; set; }
+        public string[]? ExecutorId { get; set; }
 
         [Parameter(ParameterSetName = UriSet)]
         [Parameter(Mandatory = true, ParameterSetName = GatewaySet)]
@@ -71,6 +72,11 @@ namespace ExecBridge.Cmdlets
         [Parameter]
         public SwitchParameter Force { get; set; }
 
+        // Executors dialed at once through a gateway (-ExecutorId a,b,c).
+        [Parameter(ParameterSetName = GatewaySet)]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
+
         protected override void ProcessRecord()
         {
             // 'not a uri' binds as a relative Uri, whose Host and Scheme throw: refuse it before anything reads them.
@@ -89,7 +95,17 @@ namespace ExecBridge.Cmdlets
                 WriteWarning("-SkipCertificateCheck: the server's certificate is not checked, so anyone on the network path can pose as the server, read the token and change what runs.");
             var pool = SessionPool.Current;
             SessionPool.MarkOwner();
-            string executorId = ExecutorId ?? DefaultId();
+            var ids = (ExecutorId ?? Array.Empty<string>()).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+            if (ids.Length > 1 && ParameterSetName != GatewaySet)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    $"-ExecutorId names {ids.Length} executors, but {(ParameterSetName == LocalSet ? "-Local" : "-Uri")} reaches one; several executors are reached through a gateway (-GatewayUri)."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, string.Join(",", ids)));
+            if (ids.Length > 1)
+            {
+                ConnectMany(pool, ids);
+                return;
+            }
+            string executorId = ids.Length == 1 ? ids[0] : DefaultId();
             if (pool.TryGet(executorId, out _) && !Force)
             {
                 ThrowTerminatingError(new ErrorRecord(new InvalidOperationException(
@@ -114,7 +130,7 @@ namespace ExecBridge.Cmdlets
                 }
                 else if (ParameterSetName == GatewaySet)
                 {
-                    uri = new Uri(GatewayUri!.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/" + System.Uri.EscapeDataString(executorId));
+                    uri = GatewayExecutorUri(executorId);
                 }
                 else
                 {
@@ -127,17 +143,7 @@ namespace ExecBridge.Cmdlets
                         "InvalidExecutorUri", ErrorCategory.InvalidArgument, shown));
                 }
 
-                var endpoint = new ExecutorEndpoint(executorId, uri, token)
-                {
-                    Kind = kind,
-                    RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
-                    Tls = new Client.Rpc.TlsPolicy(SkipCertificateCheck, CertificateThumbprint),
-                    ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
-                    MaxMessageSize = MaxMessageSize,
-                    MaxOutputBuffer = MaxOutputBuffer,
-                    MaxLineLength = MaxLineLength,
-                };
-                var client = new ExecutorClient(endpoint) { OwnedResource = local };
+                var client = new ExecutorClient(NewEndpoint(executorId, uri, token, kind)) { OwnedResource = local };
                 try
                 {
                     Await(client.EnsureConnectedAsync(StopToken));
@@ -162,6 +168,21 @@ namespace ExecBridge.Cmdlets
                 throw;
             }
         }
+
+        private ExecutorEndpoint NewEndpoint(string executorId, Uri uri, string? token, string kind) =>
+            new ExecutorEndpoint(executorId, uri, token)
+            {
+                Kind = kind,
+                RequestTimeout = TimeSpan.FromSeconds(TimeoutSec),
+                Tls = new Client.Rpc.TlsPolicy(SkipCertificateCheck, CertificateThumbprint),
+                ConnectTimeout = TimeSpan.FromSeconds(Math.Min(TimeoutSec, 30)),
+                MaxMessageSize = MaxMessageSize,
+                MaxOutputBuffer = MaxOutputBuffer,
+                MaxLineLength = MaxLineLength,
+            };
+
+        private Uri GatewayExecutorUri(string executorId) =>
+            new Uri(GatewayUri!.GetLeftPart(UriPartial.Path).TrimEnd('/') + "/" + System.Uri.EscapeDataString(executorId));
 
         /// <summary>user:password@ in a URI ends up in histories, logs and error views: refused, pointing to -Token.</summary>
         private void RefuseCredentialsInUri(Uri? uri, string parameter)

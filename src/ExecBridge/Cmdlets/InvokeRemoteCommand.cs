@@ -1,25 +1,29 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
+using System.IO;
+using System.Linq;
 using System.Management.Automation;
-using System.Threading;
+using System.Text;
 using ExecBridge.Client;
-using ExecBridge.Client.Processes;
 using ExecBridge.Infrastructure;
 
 namespace ExecBridge.Cmdlets
 {
     /// <summary>
-    /// <para type="synopsis">Runs a command on an executor, streams its output live and waits for it to end.</para>
-    /// <para type="description">Stdout lines are written to the pipeline as strings; stderr lines to the error stream as
-    /// non-terminating RemoteStderr records, like a native command's in pwsh 7.4+ (2>$null, 2>&amp;1 work; they never fail
+    /// <para type="synopsis">Runs a command on one or many executors, streams their output live and waits for it to end.</para>
+    /// <para type="description">Stdout lines are written to the pipeline as strings carrying an ExecutorId note property; stderr lines to
+    /// the error stream as non-terminating RemoteStderr records, like a native command's in pwsh 7.4+ (2>$null, 2>&amp;1 work; they never fail
     /// $? or stop the command by themselves); -StderrToInformation keeps them on the information stream. $LASTEXITCODE is set to the exit code. A non-zero exit
-    /// writes a RemoteProcessFailed error, so -ErrorAction Stop makes a runbook fail fast. Ctrl+C kills the remote process.</para>
+    /// writes a RemoteProcessFailed error, so -ErrorAction Stop makes a runbook fail fast. Ctrl+C kills the remote process.
+    /// Several executors (-ExecutorId a,b / web-* / piped connections) run at once, at most -ThrottleLimit at a time.</para>
     /// </summary>
     [Cmdlet(VerbsLifecycle.Invoke, "RemoteCommand", DefaultParameterSetName = "Command")]
     [OutputType(typeof(string))]
     [OutputType(typeof(RemoteProcess))]
-    public sealed class InvokeRemoteCommand : ExecutorCmdlet
+    [OutputType(typeof(RemoteCommandSummary))]
+    [OutputType(typeof(ExecBridgeJob))]
+    public sealed partial class InvokeRemoteCommand : ExecBridgeCmdlet
     {
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
         [ValidateNotNullOrEmpty]
@@ -32,6 +36,24 @@ namespace ExecBridge.Cmdlets
         [Parameter(Position = 1, ParameterSetName = "FilePath")]
         [AllowEmptyString]
         public string[]? ArgumentList { get; set; }
+
+        // Names or wildcards, matched against connected executors. Not bound from the pipeline: piped strings are stdin and
+        // piped connections come in through -InputObject, so a tagged line piped from another call never picks the executor.
+        [Parameter]
+        [ArgumentCompleter(typeof(ExecutorIdCompleter))]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public string[]? ExecutorId { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public ExecBridgeConnection[]? Connection { get; set; }
+
+        // Connections choose executors; anything else (strings, byte arrays) is the command's stdin.
+        [Parameter(ValueFromPipeline = true)]
+        [AllowNull]
+        [AllowEmptyString]
+        public object? InputObject { get; set; }
 
         [Parameter]
         [ValidateNotNullOrEmpty]
@@ -55,102 +77,81 @@ namespace ExecBridge.Cmdlets
         [ValidateRange(0, int.MaxValue)]
         public int TimeoutSec { get; set; }
 
-        private string? _commandLine;
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
+
+        [Parameter]
+        public SwitchParameter Summary { get; set; }
+
+        [Parameter]
+        public SwitchParameter AsJob { get; set; }
+
+        private readonly List<ExecBridgeConnection> _pipedConnections = new List<ExecBridgeConnection>();
+        private MemoryStream? _stdin;
 
         protected override void ProcessRecord()
         {
-            StartRemoteProcess.CheckEnvironment(this, Environment);
-            var client = ResolveClient();
-            var spec = StartRemoteProcess.BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, false);
-            var commandLine = StartRemoteProcess.Describe(FilePath, ArgumentList, Command);
-            _commandLine = commandLine;
-            RemoteProcess process;
-            try
+            if (!MyInvocation.BoundParameters.ContainsKey(nameof(InputObject))) return;
+            var value = InputObject is PSObject pso ? pso.BaseObject : InputObject;
+            if (value == null) return;
+            if (value is ExecBridgeConnection c)
             {
-                process = new RemoteProcess(Await(client.StartProcessAsync(spec, StopToken)), commandLine, Tty, false);
-            }
-            catch (Exception ex) when (IsClientFailure(ex))
-            {
-                var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
-                if (named != null) ThrowTerminatingError(named);
-                ThrowFailure(ex, commandLine);
+                _pipedConnections.Add(c);
                 return;
             }
+            _stdin ??= new MemoryStream();
+            // Bytes as they are; anything else as a line of UTF-8 text, as pwsh pipes strings to a native command.
+            var bytes = value is byte[] b ? b : Encoding.UTF8.GetBytes(LanguagePrimitives.ConvertTo<string>(value) + "\n");
+            _stdin.Write(bytes, 0, bytes.Length);
+        }
 
-            bool finished = false, timedOut = false;
-            var deadline = TimeoutSec > 0 ? DateTime.UtcNow.AddSeconds(TimeoutSec) : DateTime.MaxValue;
+        protected override void EndProcessing()
+        {
             try
             {
-                while (true)
-                {
-                    bool done = OutputReader.Drain(process, false, EmitLine, _ => { }, e => WriteFailure(e, process));
-                    if (done) { finished = true; break; }
-                    var left = deadline - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero) { timedOut = true; break; }
-                    var wait = left < TimeSpan.FromMilliseconds(500) ? left : TimeSpan.FromMilliseconds(500);
-                    Await(client.WaitForOutputAsync(process.Handle, wait, StopToken));
-                }
-            }
-            catch (Exception ex) when (IsClientFailure(ex))
-            {
-                OutputReader.Drain(process, false, EmitLine, _ => { }, _ => { });
-                ThrowFailure(ex, commandLine);
+                Run();
             }
             finally
             {
-                if (!finished) KillQuietly(process);
-                client.Forget(process.Handle);
-            }
-
-            if (timedOut)
-            {
-                // Killed in the finally above; what it printed until then was already written.
-                WriteError(new ErrorRecord(new TimeoutException(
-                    $"'{commandLine}' on executor '{process.ExecutorId}' did not end within {TimeoutSec} s (-TimeoutSec); it was stopped."),
-                    "OperationTimeout", ErrorCategory.OperationTimeout, commandLine));
-                if (PassThru) WriteObject(process);
-                return;
-            }
-            if (process.ExitCode is int code)
-            {
-                SessionState.PSVariable.Set("global:LASTEXITCODE", code);
-                if (PassThru) WriteObject(process);
-                if (code != 0)
-                {
-                    var ex = new RemoteProcessFailedException(commandLine, process.ExecutorId, code);
-                    WriteError(new ErrorRecord(ex, "RemoteProcessFailed", ErrorCategory.InvalidResult, commandLine));
-                }
-            }
-            else if (PassThru)
-            {
-                WriteObject(process);
+                base.EndProcessing();
             }
         }
 
-        private void EmitLine(OutputStreamKind stream, string text)
+        private void Run()
         {
-            if (stream != OutputStreamKind.Stderr)
+            StartRemoteProcess.CheckEnvironment(this, Environment);
+            if (Tty && _stdin != null)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                    "Pipeline input cannot be sent to a -Tty command: a terminal has no end of input. Drop -Tty, or use Start-RemoteProcess -Tty with Send-RemoteInput."),
+                    "InvalidArgument", ErrorCategory.InvalidArgument, InputObject));
+            var connections = (Connection ?? Array.Empty<ExecBridgeConnection>()).Concat(_pipedConnections).ToList();
+            var targets = ExecutorTargets.Resolve(ExecutorId ?? Array.Empty<string>(), connections);
+            bool fanOut = targets.IsFanOut || AsJob;
+            // One executor named or implied: as it always was, not being connected ends the command.
+            if (!targets.IsFanOut && targets.Errors.Count > 0) ThrowTerminatingError(targets.Errors[0]);
+
+            var spec = StartRemoteProcess.BuildSpec(FilePath, ArgumentList, Command, WorkingDirectory, Environment, Tty, false);
+            var request = new RemoteCommandRequest(spec, StartRemoteProcess.Describe(FilePath, ArgumentList, Command), FilePath, WorkingDirectory)
             {
-                WriteObject(text);
+                Tty = Tty,
+                TimeoutSec = TimeoutSec,
+                Stdin = _stdin?.ToArray(),
+                TargetIsExecutor = targets.IsFanOut,
+            };
+            var runs = targets.Clients.Select((client, i) => new RemoteCommandRun(client, i, request)).ToList();
+            if (AsJob)
+            {
+                foreach (var error in targets.Errors) WriteError(error);
+                if (runs.Count == 0) return;
+                var job = new ExecBridgeJob(MyInvocation.Line?.Trim() ?? request.CommandLine, runs, ThrottleLimit,
+                    new ExecBridgeJobOptions(targets.IsFanOut, StderrToInformation));
+                JobRepository.Add(job);
+                job.Start();
+                WriteObject(job);
                 return;
             }
-            if (!StderrToInformation && StderrWriter.TryWrite(this, StderrWriter.NewRecord(text, _commandLine))) return;
-            // The PSHOST tag makes the host show it like Write-Host while it stays capturable as information.
-            var record = new InformationRecord(text, "ExecBridge");
-            record.Tags.Add("PSHOST");
-            record.Tags.Add("stderr");
-            WriteInformation(record);
-        }
-
-        /// <summary>Ctrl+C or a failure: the process must not outlive the command (best effort, bounded).</summary>
-        private static void KillQuietly(RemoteProcess process)
-        {
-            try
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(3));
-                process.Client.TerminateAsync(process.Handle, cts.Token).Wait(TimeSpan.FromSeconds(3));
-            }
-            catch { /* the connection may be gone; the server reaps the session's processes */ }
+            RunHere(runs, targets, fanOut);
         }
     }
 

@@ -16,8 +16,24 @@ namespace ExecBridge.Cmdlets
     // program without a shell is named with -FilePath.
     [Cmdlet(VerbsLifecycle.Start, "RemoteProcess", DefaultParameterSetName = "Command")]
     [OutputType(typeof(RemoteProcess))]
-    public sealed class StartRemoteProcess : ExecutorCmdlet
+    public sealed class StartRemoteProcess : ExecBridgeCmdlet
     {
+        // Names or wildcards; bound by property name, so a piped RemoteProcess or connection brings its executor.
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ArgumentCompleter(typeof(ExecutorIdCompleter))]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public string[]? ExecutorId { get; set; }
+
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public ExecBridgeConnection[]? Connection { get; set; }
+
+        // Several executors: the starts run at once, at most this many at a time.
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
+
         [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Command")]
         [ValidateNotNullOrEmpty]
         public string? Command { get; set; }
@@ -46,7 +62,14 @@ namespace ExecBridge.Cmdlets
         protected override void ProcessRecord()
         {
             CheckEnvironment(this, Environment);
-            var client = ResolveClient();
+            var targets = ExecutorTargets.Resolve(ExecutorId ?? Array.Empty<string>(), Connection ?? Array.Empty<ExecBridgeConnection>());
+            if (!targets.IsFanOut && targets.Errors.Count > 0) ThrowTerminatingError(targets.Errors[0]);
+            if (targets.IsFanOut)
+            {
+                StartMany(targets);
+                return;
+            }
+            var client = targets.Clients[0];
             var spec = BuildSpec();
             try
             {
@@ -58,6 +81,42 @@ namespace ExecBridge.Cmdlets
                 var named = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, StopToken);
                 if (named != null) ThrowTerminatingError(named);
                 ThrowFailure(ex, (object?)FilePath ?? Command);
+            }
+        }
+
+        /// <summary>One process per executor, started at once; a start that fails is that executor's error (target: its id).</summary>
+        private void StartMany(ExecutorTargets targets)
+        {
+            foreach (var error in targets.Errors) WriteError(error);
+            var spec = BuildSpec();
+            var started = new object?[targets.Clients.Count];
+            int next = 0;
+            using var fan = new FanOut<ExecutorClient>(ThrottleLimit, StopToken);
+            fan.Start(targets.Clients, async (client, index, token) =>
+            {
+                try
+                {
+                    var handle = await client.StartProcessAsync(spec, token).ConfigureAwait(false);
+                    fan.Post(new KeyValuePair<int, object>(index, new RemoteProcess(handle, DescribeCommand(), Tty, Interactive)));
+                }
+                catch (Exception ex) when (IsClientFailure(ex) && !token.IsCancellationRequested)
+                {
+                    var record = StartFailure.Explain(client, ex, FilePath, WorkingDirectory, token) ?? ErrorMapping.ToErrorRecord(ex, client.ExecutorId);
+                    fan.Post(new KeyValuePair<int, object>(index, new ErrorRecord(record.Exception, record.FullyQualifiedErrorId, record.CategoryInfo.Category, client.ExecutorId)));
+                }
+            });
+            while (!fan.IsDrained)
+            {
+                if (StopToken.IsCancellationRequested) throw new PipelineStoppedException();
+                if (!fan.TryTake(out var item, 50)) { FlushLog(); continue; }
+                if (!(item is KeyValuePair<int, object> pair)) continue;
+                started[pair.Key] = pair.Value;
+                // In the order the executors were named.
+                for (; next < started.Length && started[next] != null; next++)
+                {
+                    if (started[next] is ErrorRecord error) WriteError(error);
+                    else WriteObject(started[next]);
+                }
             }
         }
 
