@@ -172,7 +172,13 @@ namespace ExecBridge.Bench
             }
         }
 
-        public string Unit => Kind switch
+        /// <summary>Unit shown for Millis rows that hold another quantity (KiB per connection, fds); same verdict rules.</summary>
+        public string? UnitOverride { get; set; }
+
+        /// <summary>Time and latency: a ratio target is a maximum.</summary>
+        public bool LowerIsBetter => Kind == MetricKind.LatencyMicros || Kind == MetricKind.Millis;
+
+        public string Unit => UnitOverride ?? Kind switch
         {
             MetricKind.Throughput => "MiB/s",
             MetricKind.CallsPerSecond => "calls/s",
@@ -222,7 +228,7 @@ namespace ExecBridge.Bench
                 var misses = new List<string>();
                 if (RatioTarget != null && Ratio != null)
                 {
-                    bool ok = Kind == MetricKind.LatencyMicros ? Ratio <= RatioTarget : Ratio >= RatioTarget;
+                    bool ok = LowerIsBetter ? Ratio <= RatioTarget : Ratio >= RatioTarget;
                     if (!ok) misses.Add("ratio");
                 }
                 foreach (var v in Versus.Where(v => v.Min != null))

@@ -25,6 +25,9 @@ namespace ExecBridge.Bench
             CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
             CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
             if (args.Length > 0 && args[0] == "--child-w7") return await ChildW7Async(args);
+            // The gateway fixtures need no config reload: each would take an inotify instance (128 per user, shared with
+            // every other dotnet process on the machine; W10 failed on it once).
+            Environment.SetEnvironmentVariable("DOTNET_hostBuilder__reloadConfigOnChange", "false");
 
             var o = new BenchOptions { RawArgs = args.ToList() };
             bool runsGiven = false;
@@ -75,7 +78,10 @@ namespace ExecBridge.Bench
                         if (o.Wants("W5") || o.Wants("W5L")) { Log("W5 legacy ..."); await w.W5LegacyAsync(); }
                         if (o.Wants("W6")) { Log("W6 ..."); await w.W6Async(); }
                         if (o.Wants("W7")) { Log("W7 ..."); await w.W7Async(); }
+                        if (o.Wants("W8")) { Log("W8 ..."); await w.W8Async(); }
                         if (o.Wants("W9")) { Log("W9 ..."); await w.W9Async(); }
+                        if (o.Wants("W10")) { Log("W10 ..."); await w.W10Async(); }
+                        if (o.Wants("W11")) { Log("W11 ..."); await w.W11Async(); }
                     }
                 }
                 catch (Exception ex)
@@ -146,9 +152,9 @@ namespace ExecBridge.Bench
         private static string TargetText(Row r)
         {
             var parts = new List<string>();
-            if (r.RatioTarget != null) parts.Add(r.Kind == MetricKind.LatencyMicros ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
+            if (r.RatioTarget != null) parts.Add(r.LowerIsBetter ? $"≤ {r.RatioTarget:0.0#}× floor" : $"≥ {r.RatioTarget:0.0#}× floor");
             foreach (var v in r.Versus.Where(v => v.Min != null)) parts.Add($"≥ {v.Min:0.0#}× {v.Name}");
-            if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} ms");
+            if (r.MaxMillis != null) parts.Add($"< {r.MaxMillis} {r.Unit}");
             if (r.MaxPeakBytes != null) parts.Add($"< {r.MaxPeakBytes >> 20} MiB");
             if (r.Workload.StartsWith("W2") && r.Kind == MetricKind.Throughput) parts.Add("0 bytes lost");
             return string.Join("; ", parts);

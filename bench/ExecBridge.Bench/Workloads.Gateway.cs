@@ -197,6 +197,7 @@ namespace ExecBridge.Bench
             try { _gateway?.Dispose(); } catch { }
             _serverB?.Dispose();
             _legacy?.Dispose();
+            DisposeScale();
         }
     }
 }

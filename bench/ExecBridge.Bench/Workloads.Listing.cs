@@ -10,40 +10,40 @@ using ExecBridge.Tests.Infrastructure;
 namespace ExecBridge.Bench
 {
     /// <summary>
-    /// W9: list a tree of 1,404 entries (36 folders of 38 files) recursively, on both dialects. The floor is `ls -laR`
+    /// W11: list a tree of 1,404 entries (36 folders of 38 files) recursively, on both dialects. The floor is `ls -laR`
     /// run on the executor by process/start over a plain socket, its whole output read until process/closed: what a
     /// user compares Get-RemoteChildItem -Recurse with (issue 18.8: 3.8 s against 0.06 s before). Target: within 3× of it.
     /// </summary>
     internal sealed partial class Workloads
     {
-        private const int W9Folders = 36;
-        private const int W9FilesEach = 38;
-        private static int W9Entries => W9Folders * (W9FilesEach + 1);
+        private const int W11Folders = 36;
+        private const int W11FilesEach = 38;
+        private static int W11Entries => W11Folders * (W11FilesEach + 1);
         private string? _w9Tree;
 
-        private string W9Tree()
+        private string W11Tree()
         {
             if (_w9Tree != null) return _w9Tree;
             string root = Path.Combine(_dir, "w9-tree");
-            for (int d = 0; d < W9Folders; d++)
+            for (int d = 0; d < W11Folders; d++)
             {
                 string folder = Path.Combine(root, $"folder {d:00}");
                 Directory.CreateDirectory(folder);
-                for (int f = 0; f < W9FilesEach; f++) File.WriteAllText(Path.Combine(folder, $"file-{f:00}.txt"), new string('x', f));
+                for (int f = 0; f < W11FilesEach; f++) File.WriteAllText(Path.Combine(folder, $"file-{f:00}.txt"), new string('x', f));
             }
             return _w9Tree = root;
         }
 
-        public async Task W9Async()
+        public async Task W11Async()
         {
-            await W9DialectAsync(_server, PathStyle.FileUri);
-            await W9DialectAsync(await LegacyAsync(), PathStyle.Plain);
+            await W11DialectAsync(_server, PathStyle.FileUri);
+            await W11DialectAsync(await LegacyAsync(), PathStyle.Plain);
         }
 
-        private async Task W9DialectAsync(ExecServer server, PathStyle style)
+        private async Task W11DialectAsync(ExecServer server, PathStyle style)
         {
-            string root = W9Tree();
-            string label = $"W9 list a tree of {W9Entries} entries (codex {server.Version})";
+            string root = W11Tree();
+            string label = $"W11 list a tree of {W11Entries} entries (codex {server.Version})";
 
             var floor = AddRow(label, "floor: ls -laR on the executor", MetricKind.LatencyMicros);
             floor.Note = "process/start of `ls -laR ROOT` on a plain socket, every notification read until process/closed (µs per listing)";
@@ -63,7 +63,7 @@ namespace ExecBridge.Bench
                         else if (f.Method == FrameMethod.Closed) break;
                     }
                     sw.Stop();
-                    if (bytes < W9Entries * 40) throw new InvalidOperationException($"ls -laR printed only {bytes} base64 bytes");
+                    if (bytes < W11Entries * 40) throw new InvalidOperationException($"ls -laR printed only {bytes} base64 bytes");
                     return Measure.Timed(sw, 1);
                 });
             }
@@ -117,7 +117,7 @@ namespace ExecBridge.Bench
 
         private static void CheckListed(int count, string what)
         {
-            if (count != W9Entries) throw new InvalidOperationException($"{what} listed {count} entries, not {W9Entries}");
+            if (count != W11Entries) throw new InvalidOperationException($"{what} listed {count} entries, not {W11Entries}");
         }
     }
 }

@@ -418,6 +418,9 @@ namespace ExecBridge.Client
         /// <summary>Test hook and fault handling: drops the socket without disposing the client (the next call redials).</summary>
         public void DropConnection() => _rpc?.Dispose();
 
+        /// <summary>Test hook: the receive buffer the connection's reader holds now (0 when not connected).</summary>
+        internal int ReceiveBufferBytes => _rpc?.ReceiveBufferBytes ?? 0;
+
         internal string NewWriteId() => $"w-{_instanceTag}-{Interlocked.Increment(ref _writeCounter)}";
 
         internal string NewProcessId() => $"eb-{_instanceTag}-{Interlocked.Increment(ref _processCounter)}";

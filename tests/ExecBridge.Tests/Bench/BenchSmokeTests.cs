@@ -66,6 +66,10 @@ namespace ExecBridge.Tests.Bench
             // The legacy dialect's own rows where its workload differs (W1 read, W5 upload).
             foreach (var w in new[] { "W1", "W5" })
                 Assert.Contains(lines, l => l.StartsWith("| " + w + " ") && l.Contains("(legacy 0.130.0) | floor |") && l.Contains("(floor)"));
+            // Issue 19: W8 (8 executors in a real pwsh, every line checked), W9 (quick ACKs on/off); W10 needs sshd: skipped.
+            Assert.Contains(lines, l => l.StartsWith("| W8 ") && l.Contains("Invoke-RemoteCommand -ExecutorId") && l.Contains(" ms |"));
+            Assert.Contains(lines, l => l.StartsWith("| W9 ") && l.Contains("quick ACKs on (default)"));
+            Assert.Contains(lines, l => l.StartsWith("| W10 ") && l.Contains("skipped in --quick"));
             Assert.DoesNotContain(lines, l => l.Contains("n/a (not implemented)"));
             Assert.DoesNotContain(lines, l => l.Contains("FAILED"));
             Assert.True(sw.Elapsed < TimeSpan.FromSeconds(90));
