@@ -11,11 +11,6 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'Support' 'TestSupport.psm1') -Force
     Import-Module (Get-ModuleManifestPath) -Force
-
-    function Get-RemoteSleep([int[]] $ServerPid, [string] $Seconds) {
-        # The executors' `sleep <Seconds>` processes: descendants of the exec-servers.
-        Find-DescendantProcess -ParentId $ServerPid -CommandLinePattern "^sleep\x00$Seconds"
-    }
 }
 
 Describe 'Fan-out to several executors (<Dialect>)' -ForEach $Dialects {

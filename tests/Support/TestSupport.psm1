@@ -199,5 +199,11 @@ function Find-DescendantProcess {
     }
 }
 
-Export-ModuleMember -Function Get-ModuleManifestPath, Get-TestDialect, Start-TestExecServer, Stop-TestExecServer, Start-TestGateway,
+function Get-RemoteSleep {
+    # The executors' `sleep <Seconds>` processes: descendants of the exec-servers started for a test.
+    param([Parameter(Mandatory)] [int[]] $ServerPid, [Parameter(Mandatory)] [string] $Seconds)
+    Find-DescendantProcess -ParentId $ServerPid -CommandLinePattern "^sleep\x00$Seconds"
+}
+
+Export-ModuleMember -Function Get-ModuleManifestPath, Get-RemoteSleep, Get-TestDialect, Start-TestExecServer, Stop-TestExecServer, Start-TestGateway,
     Stop-TestGateway, Invoke-ChildPwsh, New-TestFolder, Get-ChildProcessId, Find-DescendantProcess
