@@ -104,8 +104,12 @@ function Invoke-XunitSuite {
     & dotnet @testArgs | Out-Host
     $trx = Get-ChildItem $results -Recurse -Filter $trxName | Select-Object -First 1
     if (-not $trx) { return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = 'xunit wrote no results' } }
-    $c = ([xml](Get-Content $trx.FullName -Raw)).TestRun.ResultSummary.Counters
-    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.total - [int]$c.executed; Note = '' }
+    $run = ([xml](Get-Content $trx.FullName -Raw)).TestRun
+    $c = $run.ResultSummary.Counters
+    # Named again beside the summary: CI shows only the tail of the log, far below dotnet test's own lines.
+    $failedNames = @($run.Results.UnitTestResult | Where-Object outcome -NE 'Passed' | Where-Object outcome -NE 'NotExecuted' |
+        ForEach-Object { "xunit failed: $($_.testName)" + $(if ($_.Output.ErrorInfo.Message) { ' -- ' + ($_.Output.ErrorInfo.Message -split "`n")[0] }) })
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Skipped = [int]$c.total - [int]$c.executed; Note = $failedNames -join "`n" }
 }
 
 function Invoke-PesterSuite {
@@ -120,11 +124,13 @@ function Invoke-PesterSuite {
     $env:EXECBRIDGE_MODULE = $manifest
     $r = Invoke-Pester -Configuration $config
     # A failed BeforeAll or a file that does not parse fails no It by itself: count them as failures.
+    $failedNames = @($r.Failed | ForEach-Object { "Pester failed: $($_.ExpandedPath)" }) + @($r.FailedBlocks | ForEach-Object { "Pester block failed: $($_.ExpandedPath)" }) +
+        @($r.FailedContainers | ForEach-Object { "Pester file failed: $($_.Item)" })
     [pscustomobject]@{
+        Note = $failedNames -join "`n"
         Passed = $r.PassedCount
         Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount
         Skipped = $r.SkippedCount + $r.NotRunCount
-        Note = ''
     }
 }
 
