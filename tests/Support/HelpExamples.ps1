@@ -191,6 +191,21 @@ $ExampleChecks = @{
         $objects.Sha256 | Should -Be (Get-Sha256 ./db.dump)
     }
     'Get-RemoteFile/Read part of a file' = { $objects | Should -Be 'start' }
+    'Get-RemoteFile/Read and collect a file from many executors at once' = {
+        $lines = @($objects | Where-Object { $_ -is [string] })
+        $lines.ExecutorId | Sort-Object | Should -Be 'build01', 'web01'
+        @($lines | ForEach-Object { "$_" }) | Should -Be '[server]', '[server]'
+        ($lines | Out-String) | Should -Match '(?m)^web01\s+\[server\]'
+        $copies = @($objects | Where-Object { $_ -isnot [string] })
+        $copies.Destination | Sort-Object | Should -Be @('build01', 'web01' | ForEach-Object { Join-Path (Resolve-Path ./collected) $_ 'app.log' })
+        foreach ($id in 'build01', 'web01') { Get-Sha256 "./collected/$id/app.log" | Should -Be (Get-Sha256 "$app/logs/app.log") }
+    }
+    'Set-RemoteFile/Write the same file on many executors' = {
+        $objects.ExecutorId | Sort-Object | Should -Be 'build01', 'web01'
+        $objects.FullName | Sort-Object -Unique | Should -Be "$app/MOTD"
+        Get-Content "$app/MOTD" | Should -Be 'maintenance until 18:00'
+        ($objects | Out-String) | Should -Match 'web01:'
+    }
     'Set-RemoteFile/Write a config file' = { Get-Content "$app/etc/app.conf" | Should -Be '[server]', 'port = 8080' }
     'Set-RemoteFile/Upload bytes' = {
         Get-Sha256 "$app/logo.png" | Should -Be (Get-Sha256 ./logo.png)

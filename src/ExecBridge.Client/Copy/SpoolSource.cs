@@ -85,6 +85,59 @@ namespace ExecBridge.Client.Copy
 
         public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
 
+        /// <summary>
+        /// A source over the same bytes that can be read at the same time as other shared readers (one per executor of
+        /// a fan-out): each keeps its own position. Valid until this spool is disposed; appending after that is not allowed.
+        /// </summary>
+        public IFileSource OpenShared() => new SharedReader(this);
+
+        private readonly object _readGate = new object();
+
+        private sealed class SharedReader : IFileSource
+        {
+            private readonly SpoolSource _spool;
+            public SharedReader(SpoolSource spool) { _spool = spool; }
+            public string Location => _spool.Location;
+            public Task<long> OpenAsync(CancellationToken ct) => Task.FromResult(_spool.Length);
+            public Task<string?> ComputeSha256Async(CancellationToken ct) => Task.FromResult<string?>(null);
+
+            public async Task<long> ReadAsync(Func<ReadOnlyMemory<byte>, CancellationToken, Task> sink, CancellationToken ct)
+            {
+                if (_spool._held != null || _spool._stream is MemoryStream)
+                {
+                    // In memory: every reader walks the one buffer (never copied).
+                    byte[] data = _spool._held ?? ((MemoryStream)_spool._stream).GetBuffer();
+                    long length = _spool.Length;
+                    for (long at = 0; at < length; at += 1 << 20)
+                        await sink(new ReadOnlyMemory<byte>(data, (int)at, (int)Math.Min(1 << 20, length - at)), ct).ConfigureAwait(false);
+                    return length;
+                }
+                // Spooled to the temporary file: seek and read under a lock (the stream is shared), write outside it.
+                var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+                try
+                {
+                    long total = 0;
+                    while (true)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        int n;
+                        lock (_spool._readGate)
+                        {
+                            _spool._stream.Position = total;
+                            n = _spool._stream.Read(buffer, 0, buffer.Length);
+                        }
+                        if (n <= 0) return total;
+                        await sink(new ReadOnlyMemory<byte>(buffer, 0, n), ct).ConfigureAwait(false);
+                        total += n;
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+        }
+
         public void Dispose()
         {
             _stream.Dispose();

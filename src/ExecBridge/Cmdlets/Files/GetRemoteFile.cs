@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using System.Text;
 using System.Threading;
@@ -16,13 +17,15 @@ namespace ExecBridge.Cmdlets.Files
     /// <para type="synopsis">Reads a file on an executor: emits its lines (or bytes), or streams it to a local file.</para>
     /// <para type="description">With -Destination the file is streamed to disk with bounded memory, verified with SHA-256
     /// against sha256sum on the executor, written to a .partial file and renamed into place. -Offset/-Length read a slice.
-    /// Without -Destination the content is emitted as lines (-Raw: one string; -AsByteStream: one byte[]).</para>
+    /// Without -Destination the content is emitted as lines (-Raw: one string; -AsByteStream: one byte[]).
+    /// Several executors (-ExecutorId a,b / web-* / -Connection list / piped connections with -Path) are read at once, at most
+    /// -ThrottleLimit at a time: content tagged with its ExecutorId, downloads to &lt;Destination&gt;/&lt;ExecutorId&gt;/&lt;name&gt;.</para>
     /// </summary>
     [Cmdlet(VerbsCommon.Get, "RemoteFile", DefaultParameterSetName = ContentLiteralSet)]
     [OutputType(typeof(string), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
     [OutputType(typeof(byte[]), ParameterSetName = new[] { ContentSet, ContentLiteralSet })]
     [OutputType(typeof(RemoteCopyResult), ParameterSetName = new[] { DestinationSet, DestinationLiteralSet })]
-    public sealed class GetRemoteFile : FileCmdletBase
+    public sealed partial class GetRemoteFile : FileFanOutCmdlet
     {
         private const string ContentSet = "Content";
         private const string DestinationSet = "Destination";
@@ -93,6 +96,22 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter(ParameterSetName = DestinationLiteralSet)]
         public SwitchParameter PassThru { get; set; }
 
+        // Names or wildcards on connected executors. Binds by property name, so piped RemoteItems (and lines tagged by a
+        // fan-out) are read from the executor they came from, record by record.
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ArgumentCompleter(typeof(ExecutorIdCompleter))]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public new string[]? ExecutorId { get; set; }
+
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public new ExecBridgeConnection[]? Connection { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
+
         private long? SliceLength => Length < 0 ? (long?)null : Length;
 
         protected override void BeginProcessing()
@@ -106,10 +125,31 @@ namespace ExecBridge.Cmdlets.Files
                     "InvalidArgument", ErrorCategory.InvalidArgument, TotalCount >= 0 ? (object)TotalCount : Tail));
         }
 
+        private bool Downloading => ParameterSetName == DestinationSet || ParameterSetName == DestinationLiteralSet;
+
         protected override void ProcessRecord()
         {
-            var client = ResolveClient();
-            bool download = ParameterSetName == DestinationSet || ParameterSetName == DestinationLiteralSet;
+            var ids = ExecutorId ?? Array.Empty<string>();
+            var connections = Connection ?? Array.Empty<ExecBridgeConnection>();
+            // With -Path, piped objects can only choose executors (connections, items): gather them for one fan-out.
+            if ((ParameterSetName == ContentSet || ParameterSetName == DestinationSet) && MyInvocation.ExpectingInput)
+            {
+                Gather(ids, connections);
+                return;
+            }
+            if (IsSingle(ids, connections)) ReadOne(ResolveClient(ids.FirstOrDefault(), connections.FirstOrDefault()));
+            else RunFanOut(ids, connections);
+        }
+
+        protected override void EndProcessing()
+        {
+            if (_gathered) RunGathered();
+            base.EndProcessing();
+        }
+
+        private void ReadOne(ExecutorClient client)
+        {
+            bool download = Downloading;
             foreach (var p in LiteralPath ?? Path!)
             {
                 try

@@ -1,5 +1,6 @@
 using System;
 using System.Collections;
+using System.Linq;
 using System.Management.Automation;
 using System.Threading.Tasks;
 using ExecBridge.Client;
@@ -13,11 +14,12 @@ namespace ExecBridge.Cmdlets.Files
     /// <para type="description">Strings are written as lines (each followed by "\n" unless -NoNewline) in -Encoding
     /// (UTF-8 without BOM by default); byte arrays are written as is. The content is written beside the file and renamed
     /// into place after a SHA-256 check, so the path never holds a half-written file. -Force creates missing parent folders.
-    /// Input beyond 8 MiB is spooled to a temporary local file, so memory stays bounded.</para>
+    /// Input beyond 8 MiB is spooled to a temporary local file, so memory stays bounded. Several executors (-ExecutorId a,b /
+    /// web-* / -Connection list) all get the same content, at most -ThrottleLimit at a time.</para>
     /// </summary>
     [Cmdlet(VerbsCommon.Set, "RemoteFile", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = ValueSet)]
     [OutputType(typeof(RemoteItem))]
-    public sealed class SetRemoteFile : FileCmdletBase
+    public sealed partial class SetRemoteFile : FileFanOutCmdlet
     {
         private SpoolSource? _spool;
         private System.Text.Encoding? _encoding;
@@ -56,6 +58,22 @@ namespace ExecBridge.Cmdlets.Files
 
         [Parameter]
         public SwitchParameter PassThru { get; set; }
+
+        // Names or wildcards on connected executors. Not bound from the pipeline (unlike the other file cmdlets): piped
+        // objects are the content, and lines tagged by a fan-out must not choose where they are written.
+        [Parameter]
+        [ArgumentCompleter(typeof(ExecutorIdCompleter))]
+        [ValidateNotNullOrEmpty]
+        [SupportsWildcards]
+        public new string[]? ExecutorId { get; set; }
+
+        [Parameter]
+        [ValidateNotNullOrEmpty]
+        public new ExecBridgeConnection[]? Connection { get; set; }
+
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
 
         protected override void BeginProcessing()
         {
@@ -109,7 +127,23 @@ namespace ExecBridge.Cmdlets.Files
 
         protected override void EndProcessing()
         {
-            var client = ResolveClient();
+            var ids = ExecutorId ?? Array.Empty<string>();
+            var connections = Connection ?? Array.Empty<ExecBridgeConnection>();
+            if (!IsSingle(ids, connections))
+            {
+                try
+                {
+                    WriteToMany(ids, connections);
+                }
+                finally
+                {
+                    _spool?.Dispose();
+                    _spool = null;
+                }
+                base.EndProcessing();
+                return;
+            }
+            var client = ResolveClient(ids.FirstOrDefault(), connections.FirstOrDefault());
             object target = Path;
             try
             {
