@@ -147,10 +147,26 @@ Describe 'Copy-RemoteItem to and from many executors (<Dialect>)' -ForEach $Dial
         foreach ($id in $three) { Test-Path "$($wd[$id])/incoming/whatif.bin" | Should -BeFalse }
     }
 
-    It 'refuses an executor-to-executor copy with several executors on a side' {
-        { Copy-RemoteItem -Path '~/own.bin' -FromExecutor 'cf-a' -ToExecutor 'cf-b', 'cf-c' -Destination '~/incoming/' } |
+    It 'copies from one executor to several others, by pump and by relay, each copy verified' {
+        $sourceHash = Get-Hash "$($wd['cf-a'])/own.bin"
+        $r = Copy-RemoteItem -FromExecutor cf-a -Path '~/own.bin' -ToExecutor 'cf-b', 'cf-c' -Destination '~/incoming/pumped.bin' -Transport Pump -PassThru
+        $r.DestinationStore | Sort-Object | Should -Be 'cf-b', 'cf-c'
+        $r.SourceStore | Sort-Object -Unique | Should -Be 'cf-a'
+        foreach ($id in 'cf-b', 'cf-c') { Get-Hash "$($wd[$id])/incoming/pumped.bin" | Should -Be $sourceHash }
+        Set-ExecBridgeRelay -InternalUri $gateway.BaseUri -WorkspaceId $gateway.WorkspaceId -Secret $gateway.SecureInternalSecret
+        $r = Copy-RemoteItem -FromExecutor cf-a -Path '~/own.bin' -ToExecutor 'cf-[bcd]' -Destination '~/incoming/relayed.bin' -Transport Relay -PassThru -ErrorVariable failed -ErrorAction SilentlyContinue
+        $r.DestinationStore | Sort-Object | Should -Be 'cf-b', 'cf-c'
+        foreach ($id in 'cf-b', 'cf-c') { Get-Hash "$($wd[$id])/incoming/relayed.bin" | Should -Be $sourceHash }
+        $failed.Count | Should -Be 1
+        $failed[0].TargetObject | Should -Be 'cf-d'
+        Get-Partial $wd.Values | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a copy from several executors into another executor' {
+        { Copy-RemoteItem -Path '~/own.bin' -FromExecutor 'cf-a', 'cf-b' -ToExecutor 'cf-c' -Destination '~/incoming/' } |
             Should -Throw -ErrorId 'ManyToManyCopy,*'
-        $err = { Copy-RemoteItem -Path '~/own.bin' -FromExecutor 'cf-*' -ToExecutor 'cf-b' -Destination '~/incoming/' } | Should -Throw -PassThru
+        $err = { Copy-RemoteItem -Path '~/own.bin' -FromExecutor 'cf-*' -ToExecutor 'cf-b', 'cf-c' -Destination '~/incoming/' } | Should -Throw -PassThru
+        $err.FullyQualifiedErrorId | Should -BeLike 'ManyToManyCopy,*'
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
         $err.TargetObject | Should -Be 'cf-*'
     }

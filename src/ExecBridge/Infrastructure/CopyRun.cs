@@ -56,8 +56,8 @@ namespace ExecBridge.Infrastructure
         private readonly CopyRequest _request;
         private readonly IReadOnlyList<string> _sources;
 
-        /// <param name="client">The executor of this run (the source one for Between).</param>
-        /// <param name="other">The destination executor for Between.</param>
+        /// <param name="client">The executor of this run (the destination one for Between).</param>
+        /// <param name="other">The source executor for Between (one source, many destinations).</param>
         /// <param name="sources">Local paths already resolved (ToExecutor), remote paths as given otherwise.</param>
         public CopyRun(ExecutorClient client, ExecutorClient? other, int index, CopyRequest request, IReadOnlyList<string> sources)
         {
@@ -134,8 +134,8 @@ namespace ExecBridge.Infrastructure
                 }
                 case CopyDirection.Between:
                 {
-                    var path = await Client.ResolvePathAsync(source, token).ConfigureAwait(false);
-                    var destination = await Other!.ResolvePathAsync(_request.Destination, token).ConfigureAwait(false);
+                    var path = await Other!.ResolvePathAsync(source, token).ConfigureAwait(false);
+                    var destination = await Client.ResolvePathAsync(_request.Destination, token).ConfigureAwait(false);
                     var options = new CrossExecutorCopyOptions
                     {
                         Transport = _request.Transport,
@@ -146,7 +146,7 @@ namespace ExecBridge.Infrastructure
                         OnResult = onResult,
                         OnItemError = onItemError,
                     };
-                    await CrossExecutorCopy.CopyAsync(Client, path, Other, destination, options, token).ConfigureAwait(false);
+                    await CrossExecutorCopy.CopyAsync(Other, path, Client, destination, options, token).ConfigureAwait(false);
                     break;
                 }
             }

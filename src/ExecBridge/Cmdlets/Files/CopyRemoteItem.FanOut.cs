@@ -59,11 +59,13 @@ namespace ExecBridge.Cmdlets.Files
             var from = FromExecutor != null ? ExecutorTargets.Resolve(FromExecutor, none) : null;
             var to = ToExecutor != null ? ExecutorTargets.Resolve(ToExecutor, none) : null;
             bool manyFrom = from?.IsFanOut == true, manyTo = to?.IsFanOut == true;
-            if (from != null && to != null && (manyFrom || manyTo))
+            // One executor to many is a fan-out over the destinations; many into one executor (or many to many) has no
+            // layout a user would guess, so it is refused.
+            if (from != null && to != null && manyFrom)
                 ThrowTerminatingError(new ErrorRecord(new ArgumentException(
-                    $"An executor-to-executor copy takes one -FromExecutor and one -ToExecutor; {(manyFrom ? "-FromExecutor" : "-ToExecutor")} names several " +
-                    "(a list or a wildcard). Copy to this machine first (-FromExecutor a,b), or run one copy per pair."),
-                    "ManyToManyCopy", ErrorCategory.InvalidArgument, manyFrom ? FromExecutor : ToExecutor));
+                    "A copy to another executor takes one -FromExecutor; this one names several (a list or a wildcard). " +
+                    "Copy them to this machine first (-FromExecutor a,b -Destination <folder>), or run one copy per source executor."),
+                    "ManyToManyCopy", ErrorCategory.InvalidArgument, FromExecutor));
             if (!manyFrom && !manyTo && !AsJob) return;
             // One executor named (a job): not being connected ends the command, as it always did.
             foreach (var side in new[] { from, to })
@@ -72,9 +74,12 @@ namespace ExecBridge.Cmdlets.Files
             var plan = new FanOutPlan();
             if (from != null && to != null)
             {
+                // One run per destination executor, each reading from the one source.
                 plan.Direction = CopyDirection.Between;
-                plan.Clients = from.Clients;
-                plan.Other = to.Clients[0];
+                plan.Clients = to.Clients;
+                plan.Other = from.Clients[0];
+                plan.Many = manyTo;
+                foreach (var error in to.Errors) WriteError(error);
             }
             else if (from != null || to != null)
             {
@@ -179,14 +184,16 @@ namespace ExecBridge.Cmdlets.Files
                     var where = plan.Many ? System.IO.Path.Combine(plan.Destination, client.ExecutorId) : plan.Destination;
                     return $"'{source}' on executor '{client.ExecutorId}' to '{where}'";
                 case CopyDirection.Within: return $"'{source}' to '{plan.Destination}' on executor '{client.ExecutorId}'";
-                default: return $"'{source}' on executor '{client.ExecutorId}' to '{plan.Destination}' on executor '{plan.Other!.ExecutorId}'";
+                default: return $"'{source}' on executor '{plan.Other!.ExecutorId}' to '{plan.Destination}' on executor '{client.ExecutorId}'";
             }
         }
 
         private void RunHere(List<CopyRun> runs, FanOutPlan plan)
         {
             int activityId = NextActivityId();
-            string activity = plan.Direction == CopyDirection.FromExecutor ? $"Copying from {runs.Count} executors" : $"Copying to {runs.Count} executors";
+            string activity = plan.Direction == CopyDirection.FromExecutor ? $"Copying from {runs.Count} executors"
+                : plan.Direction == CopyDirection.Between ? $"Copying from executor '{plan.Other!.ExecutorId}' to {runs.Count} executors"
+                : $"Copying to {runs.Count} executors";
             var clock = Stopwatch.StartNew();
             var sinceProgress = Stopwatch.StartNew();
             bool shown = false;
