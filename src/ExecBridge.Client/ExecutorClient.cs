@@ -420,6 +420,7 @@ namespace ExecBridge.Client
 
         /// <summary>Test hook: the receive buffer the connection's reader holds now (0 when not connected).</summary>
         internal int ReceiveBufferBytes => _rpc?.ReceiveBufferBytes ?? 0;
+        internal int PeakReceiveBufferBytes => _rpc?.PeakReceiveBufferBytes ?? 0;
 
         internal string NewWriteId() => $"w-{_instanceTag}-{Interlocked.Increment(ref _writeCounter)}";
 

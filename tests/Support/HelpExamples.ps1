@@ -32,8 +32,9 @@ function New-ExampleWorld {
 
     Disconnect-ExecBridge -All -Confirm:$false
     if ($Code -notmatch '\bConnect-ExecBridge\b') {
-        $named = [regex]::Matches($Code, '-(?:ExecutorId|FromExecutor|ToExecutor|SourceExecutorId|DestinationExecutorId)\s+[''"]?([\w.*?-]+)') |
-            ForEach-Object { $_.Groups[1].Value } | Sort-Object -Unique
+        # A list (-ToExecutor build01, web01) names each of its executors.
+        $named = [regex]::Matches($Code, '-(?:ExecutorId|FromExecutor|ToExecutor|SourceExecutorId|DestinationExecutorId)\s+([''"]?[\w.*?-]+[''"]?(?:\s*,\s*[''"]?[\w.*?-]+[''"]?)*)') |
+            ForEach-Object { $_.Groups[1].Value -split '\s*,\s*' } | ForEach-Object { $_.Trim('''', '"') } | Sort-Object -Unique
         $ids = foreach ($n in $named) {
             $match = @($Fixture.GatewayIds | Where-Object { $_ -like $n })
             if (-not $match) { throw "The example names executor '$n'; the help tests serve $($Fixture.GatewayIds -join ', ') (tests/Support/HelpExamples.ps1)." }
@@ -254,6 +255,20 @@ $ExampleChecks = @{
         Get-Sha256 "$app/incoming/app.tar.gz" | Should -Be (Get-Sha256 "$app/out/app.tar.gz")
     }
     'Copy-RemoteItem/Copy within one executor' = { Get-Sha256 "$app/app.conf.bak" | Should -Be (Get-Sha256 "$app/app.conf") }
+    'Copy-RemoteItem/Collect a file from many executors' = {
+        foreach ($id in 'build01', 'web01') { Get-Sha256 "./configs/$id/app.conf" | Should -Be (Get-Sha256 "$app/app.conf") }
+        @(Get-ChildItem ./configs -Name) | Should -Be 'build01', 'web01'
+        $objects.SourceStore | Sort-Object | Should -Be 'build01', 'web01'
+        ($objects | Out-String) | Should -Match '(?m)\sweb01:/' -Because 'the view starts the source with its executor'
+    }
+    'Copy-RemoteItem/Upload to many executors in the background' = {
+        $job.PSJobTypeName | Should -Be 'ExecBridgeJob'
+        "$($job.State)" | Should -Be 'Completed'
+        $job.ChildJobs.Location | Should -Be 'build01', 'web01'
+        $objects.DestinationStore | Sort-Object | Should -Be 'build01', 'web01'
+        Get-Sha256 "$app/releases/41/app.tar.gz" | Should -Be (Get-Sha256 ./app.tar.gz)
+        $job | Remove-Job
+    }
     'Set-ExecBridgeRelay/Configure the relay from an environment variable' = {
         $objects | Should -BeNullOrEmpty
         (New-RelayTicket -SourceExecutorId build01 -DestinationExecutorId web01).UploadUri | Should -Not -BeNullOrEmpty

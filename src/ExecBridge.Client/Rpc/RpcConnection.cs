@@ -448,13 +448,25 @@ namespace ExecBridge.Client.Rpc
 
         private int _receiveBufferBytes;
 
+        private int _peakReceiveBufferBytes;
+
         /// <summary>Length of the array the reader is receiving into now (tests: what an idle connection holds).</summary>
         internal int ReceiveBufferBytes => Volatile.Read(ref _receiveBufferBytes);
+
+        /// <summary>The largest receive array so far (tests: that large messages got a large one, without sampling races).</summary>
+        internal int PeakReceiveBufferBytes => Volatile.Read(ref _peakReceiveBufferBytes);
+
+        private void SetReceiveBuffer(byte[] buffer)
+        {
+            Volatile.Write(ref _receiveBufferBytes, buffer.Length);
+            // Only the reader thread writes both: a plain compare is enough.
+            if (buffer.Length > _peakReceiveBufferBytes) Volatile.Write(ref _peakReceiveBufferBytes, buffer.Length);
+        }
 
         private async Task ReadLoopAsync(long readerId)
         {
             byte[] buffer = MessageBuffers.Rent(IdleReceiveBytes);
-            Volatile.Write(ref _receiveBufferBytes, buffer.Length);
+            SetReceiveBuffer(buffer);
             int length = 0;
             bool replaced = false;
             Exception reason = new ExecBridgeException(ExecBridgeErrorKind.ConnectionLost,
@@ -471,7 +483,7 @@ namespace ExecBridge.Client.Rpc
                         Buffer.BlockCopy(buffer, 0, bigger, 0, length);
                         MessageBuffers.Return(buffer);
                         buffer = bigger;
-                        Volatile.Write(ref _receiveBufferBytes, buffer.Length);
+                        SetReceiveBuffer(buffer);
                     }
                     var result = await _socket.ReceiveAsync(new ArraySegment<byte>(buffer, length, buffer.Length - length),
                         _lifetime.Token).ConfigureAwait(false);
@@ -492,7 +504,7 @@ namespace ExecBridge.Client.Rpc
                     // after a small message (an answer, exited, closed: what a connection ends on before it idles) a small
                     // one: every idle connection held 64 KiB here (256 executors: +74 KiB managed heap each, issue 19).
                     buffer = MessageBuffers.Rent(messageLength <= IdleReceiveBytes / 2 ? IdleReceiveBytes : Math.Min(messageBuffer.Length, MessageBuffers.PooledMax));
-                    Volatile.Write(ref _receiveBufferBytes, buffer.Length);
+                    SetReceiveBuffer(buffer);
                     length = 0;
                     if (!Dispatch(messageBuffer, messageLength, readerId))
                     {

@@ -144,8 +144,9 @@ namespace ExecBridge.Cmdlets
             {
                 foreach (var error in targets.Errors) WriteError(error);
                 if (runs.Count == 0) return;
-                var job = new ExecBridgeJob(MyInvocation.Line?.Trim() ?? request.CommandLine, runs, ThrottleLimit,
-                    new ExecBridgeJobOptions(targets.IsFanOut, StderrToInformation));
+                var options = new ExecBridgeJobOptions(targets.IsFanOut, StderrToInformation);
+                var job = new ExecBridgeJob(MyInvocation.Line?.Trim() ?? request.CommandLine,
+                    runs.Select(r => (IJobWork)new CommandJobWork(r, options)).ToList(), ThrottleLimit);
                 JobRepository.Add(job);
                 job.Start();
                 WriteObject(job);

@@ -4,40 +4,41 @@ using System.Linq;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
-using ExecBridge.Client.Processes;
 using ExecBridge.Infrastructure;
 
 namespace ExecBridge
 {
-    internal sealed class ExecBridgeJobOptions
+    /// <summary>
+    /// One executor's work inside an ExecBridgeJob (a remote command, a copy): runs on the thread pool and reports only
+    /// into its child job's collections. It ends its child itself (ExecBridgeChildJob.End); ending without doing so
+    /// completes the child, and a stop or an unexpected failure ends it as Stopped or Failed.
+    /// </summary>
+    internal interface IJobWork
     {
-        public ExecBridgeJobOptions(bool fanOut, bool stderrToInformation) { FanOut = fanOut; StderrToInformation = stderrToInformation; }
-        public bool FanOut { get; }
-        public bool StderrToInformation { get; }
+        string ExecutorId { get; }
+        Task RunAsync(ExecBridgeChildJob child, CancellationToken token);
     }
 
     /// <summary>
-    /// Invoke-RemoteCommand -AsJob: a job in the session's job repository with one child job per executor, so Get-Job,
-    /// Receive-Job (-Keep), Wait-Job (-Any), Stop-Job and Remove-Job work as for Invoke-Command -AsJob. The runs go on
-    /// on the thread pool after the command that started them has returned; they write only into the child jobs'
-    /// collections, which Receive-Job drains on its own pipeline thread. State: Running while any child runs; then
-    /// Stopped if it was stopped, Failed if any child failed, else Completed (as Invoke-Command derives it).
+    /// -AsJob of Invoke-RemoteCommand and Copy-RemoteItem: a job in the session's job repository with one child job per
+    /// executor, so Get-Job, Receive-Job (-Keep), Wait-Job (-Any), Stop-Job and Remove-Job work as for Invoke-Command
+    /// -AsJob. The work goes on on the thread pool after the command that started it has returned; it writes only into
+    /// the child jobs' collections, which Receive-Job drains on its own pipeline thread. State: Running while any child
+    /// runs; then Stopped if it was stopped, Failed if any child failed, else Completed (as Invoke-Command derives it).
     /// </summary>
     public sealed class ExecBridgeJob : Job
     {
-        private readonly FanOut<RemoteCommandRun> _fan;
-        private readonly List<RemoteCommandRun> _runs;
+        private readonly FanOut<ExecBridgeChildJob> _fan;
         private readonly ExecBridgeChildJob[] _children;
         private int _finished;
         private volatile bool _stopping;
 
-        internal ExecBridgeJob(string command, List<RemoteCommandRun> runs, int throttleLimit, ExecBridgeJobOptions options)
+        internal ExecBridgeJob(string command, IReadOnlyList<IJobWork> work, int throttleLimit)
             : base(command, null)
         {
             PSJobTypeName = "ExecBridgeJob";
-            _runs = runs;
-            _fan = new FanOut<RemoteCommandRun>(throttleLimit, CancellationToken.None);
-            _children = runs.Select(r => new ExecBridgeChildJob(command, r, options)).ToArray();
+            _fan = new FanOut<ExecBridgeChildJob>(throttleLimit, CancellationToken.None);
+            _children = work.Select(w => new ExecBridgeChildJob(command, w)).ToArray();
             foreach (var child in _children)
             {
                 ChildJobs.Add(child);
@@ -53,11 +54,7 @@ namespace ExecBridge
         internal void Start()
         {
             SetJobState(JobState.Running);
-            _fan.Start(_runs, (run, index, token) =>
-            {
-                _children[index].MarkRunning();
-                return run.RunAsync(_children[index], token);
-            });
+            _fan.Start(_children, (child, _, token) => child.RunAsync(token));
             // Children a stop kept from starting end as Stopped (they never ran).
             _fan.Completion.ContinueWith(_ =>
             {
@@ -68,7 +65,7 @@ namespace ExecBridge
         public override void StopJob()
         {
             _stopping = true;
-            // Each running child kills its remote process before its task ends (bounded by the kill's own timeout).
+            // Each running child cleans up (kills its remote process, removes its .partial files) before its task ends.
             _fan.CancelAndWait(TimeSpan.FromSeconds(10));
             foreach (var child in _children) child.EndIfNotStarted();
         }
@@ -92,29 +89,30 @@ namespace ExecBridge
     }
 
     /// <summary>One executor's part of an ExecBridgeJob; its Location is the executor id.</summary>
-    public sealed class ExecBridgeChildJob : Job, IRemoteCommandSink
+    public sealed class ExecBridgeChildJob : Job
     {
-        private readonly RemoteCommandRun _run;
-        private readonly ExecBridgeJobOptions _options;
+        private readonly IJobWork _work;
         private int _ended;
 
-        internal ExecBridgeChildJob(string command, RemoteCommandRun run, ExecBridgeJobOptions options) : base(command, null)
+        internal ExecBridgeChildJob(string command, IJobWork work) : base(command, null)
         {
             PSJobTypeName = "ExecBridgeJob";
-            _run = run;
-            _options = options;
+            _work = work;
         }
 
-        public string ExecutorId => _run.ExecutorId;
+        public string ExecutorId => _work.ExecutorId;
 
-        /// <summary>The remote exit code once the command ended there.</summary>
-        public int? ExitCode { get; private set; }
+        /// <summary>The remote exit code once a command ended there (null for copies).</summary>
+        public int? ExitCode { get; internal set; }
 
         public override bool HasMoreData => Output.Count > 0 || Error.Count > 0 || Information.Count > 0 || Warning.Count > 0 || Verbose.Count > 0;
-        public override string Location => _run.ExecutorId;
-        public override string StatusMessage => ExitCode is int code ? $"exit {code}" : "";
+        public override string Location => _work.ExecutorId;
+        public override string StatusMessage => Status ?? (ExitCode is int code ? $"exit {code}" : "");
 
-        // A child is stopped through its parent (one fan-out owns all runs); Stop-Job on a child stops the whole job.
+        /// <summary>What the work says about itself (e.g. files copied); overrides the exit code line.</summary>
+        internal string? Status { get; set; }
+
+        // A child is stopped through its parent (one fan-out owns all of them); Stop-Job on a child stops the whole job.
         public override void StopJob()
         {
             foreach (var parent in ParentJob) parent.StopJob();
@@ -123,33 +121,35 @@ namespace ExecBridge
         // Set by ExecBridgeJob (the base class has no parent link).
         internal List<Job> ParentJob { get; } = new List<Job>();
 
-        internal void MarkRunning() => SetJobState(JobState.Running);
+        internal async Task RunAsync(CancellationToken token)
+        {
+            SetJobState(JobState.Running);
+            try
+            {
+                await _work.RunAsync(this, token).ConfigureAwait(false);
+                End(JobState.Completed);
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                End(JobState.Stopped);
+            }
+            catch (Exception ex)
+            {
+                // The work reports its own failures; this is the last resort so a bug cannot leave the job Running forever.
+                Error.Add(ErrorMapping.ToErrorRecord(ex, ExecutorId));
+                End(JobState.Failed);
+            }
+        }
+
+        /// <summary>Ends the child once (later calls do nothing): Completed, Failed (the reason is in its Error stream) or Stopped.</summary>
+        internal void End(JobState state)
+        {
+            if (Interlocked.Exchange(ref _ended, 1) == 0) SetJobState(state);
+        }
 
         internal void EndIfNotStarted()
         {
-            if (JobStateInfo.State == JobState.NotStarted && Interlocked.Exchange(ref _ended, 1) == 0) SetJobState(JobState.Stopped);
-        }
-
-        void IRemoteCommandSink.Line(RemoteCommandRun run, OutputStreamKind stream, string text)
-        {
-            if (stream != OutputStreamKind.Stderr) Output.Add(TaggedOutput.Line(text, run.ExecutorId, _options.FanOut));
-            else if (_options.StderrToInformation) Information.Add(TaggedOutput.StderrInformation(text, run.ExecutorId, _options.FanOut));
-            else Error.Add(TaggedOutput.Stderr(text, run.ExecutorId, run.Target, _options.FanOut));
-        }
-
-        void IRemoteCommandSink.Error(RemoteCommandRun run, ErrorRecord record, bool fatal) => Error.Add(record);
-
-        void IRemoteCommandSink.Started(RemoteCommandRun run, RemoteProcess process) { }
-
-        void IRemoteCommandSink.Ended(RemoteCommandRun run, RemoteCommandSummary summary)
-        {
-            ExitCode = summary.ExitCode;
-            var failure = run.ExitFailure(summary);
-            if (failure != null) Error.Add(failure);
-            if (Interlocked.Exchange(ref _ended, 1) != 0) return;
-            if (summary.Error == "stopped") SetJobState(JobState.Stopped);
-            else if (summary.Succeeded) SetJobState(JobState.Completed);
-            else SetJobState(JobState.Failed); // the reason is in the child's Error stream (this SetJobState has no reason overload here)
+            if (JobStateInfo.State == JobState.NotStarted) End(JobState.Stopped);
         }
     }
 }

@@ -45,10 +45,10 @@ namespace ExecBridge.Tests.Bench
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
             var exited = p.WaitForExitAsync();
-            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(90))) != exited)
+            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(240))) != exited)
             {
                 p.Kill(true);
-                Assert.Fail("bench --quick ran over 90 s:\n" + await stderr);
+                Assert.Fail("bench --quick ran over 240 s (a hang guard, not a speed target: it takes 30-90 s on a loaded machine):\n" + await stderr);
             }
             string output = await stdout, log = await stderr;
 

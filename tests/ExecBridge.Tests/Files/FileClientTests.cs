@@ -220,7 +220,14 @@ namespace ExecBridge.Tests.Files
             bool paused = false;
             long n = await c.ReadStreamAsync(src, offset, null, async (m, t) =>
             {
-                if (!paused) { paused = true; await Task.Delay(1500, t); } // the helper runs ahead meanwhile
+                if (!paused)
+                {
+                    // Hold the first chunk until the reader has stopped the helper that ran ahead. A fixed delay was
+                    // not enough on a loaded machine: the helper had not produced 16 MiB yet, so nothing paused.
+                    paused = true;
+                    var until = DateTime.UtcNow.AddSeconds(60);
+                    while (!log.Lines.Any(l => l.StartsWith("-> process/terminate")) && DateTime.UtcNow < until) await Task.Delay(50, t);
+                }
                 sha.AppendData(m.Span);
                 got.Write(m.Span);
             }, None);

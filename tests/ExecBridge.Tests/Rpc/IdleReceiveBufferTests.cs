@@ -43,18 +43,11 @@ namespace ExecBridge.Tests.Rpc
             File.WriteAllBytes(file, bytes);
             try
             {
-                int largest = 0;
-                using var reading = new CancellationTokenSource();
-                var sampler = Task.Run(async () =>
-                {
-                    while (!reading.IsCancellationRequested) { largest = Math.Max(largest, c.ReceiveBufferBytes); await Task.Delay(1); }
-                });
                 using var ms = new MemoryStream();
                 await c.ReadStreamAsync(file, 0, null, (m, _) => { ms.Write(m.Span); return Task.CompletedTask; }, CancellationToken.None);
-                reading.Cancel();
-                await sampler;
                 Assert.Equal(bytes, ms.ToArray());
-                Assert.True(largest > 64 * 1024, $"the reader never held more than {largest} bytes during a 3 MiB read");
+                // The peak, not a sample: a sampler on a loaded machine missed the moments the large buffer was held.
+                Assert.True(c.PeakReceiveBufferBytes > 64 * 1024, $"the reader never held more than {c.PeakReceiveBufferBytes} bytes during a 3 MiB read");
 
                 // One small exchange later, the connection idles on a small buffer again.
                 Assert.True((await c.GetMetadataAsync(file, CancellationToken.None)).IsFile);

@@ -22,11 +22,15 @@ namespace ExecBridge.Cmdlets.Files
     /// file is only replaced with -Force; folders need -Recurse. Every file is streamed with bounded memory, checked
     /// with SHA-256 on both ends and written to a .partial file renamed into place, so a failed or cancelled copy
     /// never leaves a truncated file.
+    /// Several executors (-ToExecutor a,b / -FromExecutor web-*): a local source is copied to -Destination on each of them;
+    /// items from several executors land in &lt;Destination&gt;/&lt;ExecutorId&gt;/ on this machine. At most -ThrottleLimit
+    /// executors are copied at once; one failing executor never stops the others. -AsJob runs the copy as a job.
     /// </para>
     /// </summary>
     [Cmdlet(VerbsCommon.Copy, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(RemoteCopyResult))]
-    public sealed class CopyRemoteItem : FileCmdletBase
+    [OutputType(typeof(ExecBridgeJob))]
+    public sealed partial class CopyRemoteItem : FileCmdletBase
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName")]
@@ -39,15 +43,18 @@ namespace ExecBridge.Cmdlets.Files
         [ValidateNotNullOrEmpty]
         public string Destination { get; set; } = "";
 
+        // Names or wildcards, matched against connected executors.
         [Parameter]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
-        public string? FromExecutor { get; set; }
+        [SupportsWildcards]
+        public string[]? FromExecutor { get; set; }
 
         [Parameter]
         [ArgumentCompleter(typeof(ExecutorIdCompleter))]
         [ValidateNotNullOrEmpty]
-        public string? ToExecutor { get; set; }
+        [SupportsWildcards]
+        public string[]? ToExecutor { get; set; }
 
         [Parameter]
         public ExecBridge.CopyTransport Transport { get; set; } = ExecBridge.CopyTransport.Auto;
@@ -61,6 +68,13 @@ namespace ExecBridge.Cmdlets.Files
         [Parameter]
         public SwitchParameter PassThru { get; set; }
 
+        [Parameter]
+        [ValidateRange(1, 4096)]
+        public int ThrottleLimit { get; set; } = 32;
+
+        [Parameter]
+        public SwitchParameter AsJob { get; set; }
+
         protected override void BeginProcessing()
         {
             base.BeginProcessing();
@@ -68,10 +82,16 @@ namespace ExecBridge.Cmdlets.Files
                 ThrowTerminatingError(new ErrorRecord(new ArgumentException(
                     "Use either -FromExecutor/-ToExecutor (copies to or from this machine) or -ExecutorId/-Connection (copy within one executor), not both."),
                     "ConflictingExecutor", ErrorCategory.InvalidArgument, null));
+            BeginFanOut();
         }
 
         protected override void ProcessRecord()
         {
+            if (_fanOut != null)
+            {
+                CollectSources();
+                return;
+            }
             IItemStore from, to;
             string destination;
             ExecutorClient? within = null;
@@ -84,11 +104,11 @@ namespace ExecBridge.Cmdlets.Files
             }
             else
             {
-                from = FromExecutor != null ? new RemoteStore(ResolveClient(FromExecutor, null)) : (IItemStore)LocalStore.Instance;
-                to = ToExecutor != null ? new RemoteStore(ResolveClient(ToExecutor, null)) : (IItemStore)LocalStore.Instance;
+                from = FromExecutor != null ? new RemoteStore(ResolveClient(FromExecutor?[0], null)) : (IItemStore)LocalStore.Instance;
+                to = ToExecutor != null ? new RemoteStore(ResolveClient(ToExecutor?[0], null)) : (IItemStore)LocalStore.Instance;
                 try
                 {
-                    destination = to.IsLocal ? ResolveLocalPath(Destination) : ResolveRemote(ResolveClient(ToExecutor, null), Destination);
+                    destination = to.IsLocal ? ResolveLocalPath(Destination) : ResolveRemote(ResolveClient(ToExecutor?[0], null), Destination);
                 }
                 catch (Exception ex) when (IsClientFailure(ex))
                 {
@@ -102,7 +122,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    var source = from.IsLocal ? ResolveLocalPath(raw) : ResolveRemote(within ?? ResolveClient(FromExecutor, null), raw);
+                    var source = from.IsLocal ? ResolveLocalPath(raw) : ResolveRemote(within ?? ResolveClient(FromExecutor?[0], null), raw);
                     string what = $"{Describe(from, source)} to {Describe(to, destination)}";
                     if (!ShouldProcess(what, "Copy")) continue;
                     var progress = new TransferProgress();
@@ -111,8 +131,8 @@ namespace ExecBridge.Cmdlets.Files
                     Task task;
                     if (!from.IsLocal && !to.IsLocal && within == null)
                     {
-                        var fromClient = ResolveClient(FromExecutor, null);
-                        var toClient = ResolveClient(ToExecutor, null);
+                        var fromClient = ResolveClient(FromExecutor?[0], null);
+                        var toClient = ResolveClient(ToExecutor?[0], null);
                         var crossOptions = new CrossExecutorCopyOptions
                         {
                             Transport = (ExecBridge.Client.Copy.CopyTransport)(int)Transport,

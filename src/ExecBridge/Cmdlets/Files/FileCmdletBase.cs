@@ -23,13 +23,13 @@ namespace ExecBridge.Cmdlets.Files
         private static int _nextActivityId = 0x4542;
 
         // Twice a second: a 256 MiB copy on loopback takes about 2 s, and a bar updated once a second never moved.
-        private const int ProgressIntervalMs = 500;
+        protected const int ProgressIntervalMs = 500;
 
         /// <summary>Runs 'task' to completion on the pipeline thread; outputs and errors queued by it are written as they come.</summary>
         protected void RunTransfer(Task task, TransferProgress? progress, string activity,
             ConcurrentQueue<object>? outputs = null, ConcurrentQueue<(Exception Error, object Target)>? errors = null)
         {
-            int activityId = System.Threading.Interlocked.Increment(ref _nextActivityId);
+            int activityId = NextActivityId();
             var sinceProgress = Stopwatch.StartNew();
             bool shown = false;
             try
@@ -60,6 +60,9 @@ namespace ExecBridge.Cmdlets.Files
             Await(task);
         }
 
+        /// <summary>A progress activity id of its own for each transfer (several bars can be shown at once).</summary>
+        protected static int NextActivityId() => System.Threading.Interlocked.Increment(ref _nextActivityId);
+
         private void Drain(ConcurrentQueue<object>? outputs, ConcurrentQueue<(Exception Error, object Target)>? errors)
         {
             // Client types never reach the pipeline: they live in the module's private load context.
@@ -82,7 +85,7 @@ namespace ExecBridge.Cmdlets.Files
             return record;
         }
 
-        private static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
+        protected static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
 
         /// <summary>
         /// -Path with wildcards (*, ?, [a-z]) gives the existing paths it matches, sorted, like Resolve-Path; no match gives
