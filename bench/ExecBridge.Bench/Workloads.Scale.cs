@@ -47,6 +47,7 @@ namespace ExecBridge.Bench
 
         private async Task<GatewayFixture> ScaleGatewayAsync(int count)
         {
+            EnsureInotifyInstances(count);
             if (_scaleGateway == null)
             {
                 _scaleGateway = await GatewayFixture.StartNewAsync();
@@ -64,6 +65,30 @@ namespace ExecBridge.Bench
             _scaleGateway.RegisterExecutor(ScaleIdPrefix + "warm", _scaleServers[0].Uri);
             if (_scaleServers.Count > had) _log($"  W8: {_scaleServers.Count - had} more codex exec-servers started in {sw.ElapsedMilliseconds} ms ({ServerCost()})");
             return _scaleGateway;
+        }
+
+        /// <summary>
+        /// Every codex exec-server holds an inotify instance, and Linux allows 128 per user by default (shared with every
+        /// dotnet process): 256 servers need more. Raised here when the bench may (root), else a clear failure.
+        /// </summary>
+        private void EnsureInotifyInstances(int servers)
+        {
+            const string knob = "/proc/sys/fs/inotify/max_user_instances";
+            if (!File.Exists(knob)) return;
+            int limit = int.Parse(File.ReadAllText(knob).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            int need = servers + 128; // headroom for the gateway, pwsh and whatever else the user runs
+            if (limit >= need) return;
+            try
+            {
+                File.WriteAllText(knob, need.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                _log($"  W8: raised {knob} from {limit} to {need} ({servers} exec-servers hold one inotify instance each)");
+            }
+            catch (Exception ex) when (ex is UnauthorizedAccessException || ex is IOException)
+            {
+                throw new InvalidOperationException(
+                    $"W8 needs {need} inotify instances for {servers} exec-servers; {knob} is {limit} and could not be raised ({ex.Message}). " +
+                    $"Run: sudo sysctl fs.inotify.max_user_instances={need}");
+            }
         }
 
         /// <summary>What the exec-servers cost: anonymous resident memory and descriptors, averaged.</summary>
@@ -87,7 +112,40 @@ namespace ExecBridge.Bench
 
         public async Task W8Async()
         {
-            foreach (int n in ScaleSizes) await W8SizeAsync(n);
+            bool madeConfigDir = MakeCodexSystemConfigDir();
+            try
+            {
+                foreach (int n in ScaleSizes) await W8SizeAsync(n);
+            }
+            finally
+            {
+                if (madeConfigDir) try { Directory.Delete(CodexSystemConfigDir); } catch (IOException) { }
+            }
+        }
+
+        private const string CodexSystemConfigDir = "/etc/codex";
+
+        /// <summary>
+        /// codex 0.169 watches its system config folder with inotify, and the parent, /etc, while the folder is missing
+        /// (opens included: mask 0xfee). Every process started on the machine opens /etc/ld.so.cache, so with 256
+        /// servers on one machine each echo woke all 256 watchers: load average ~150, 64% system CPU, and the fan-out
+        /// time grew round after round (measured 18:45 UTC; a fleet has one server per machine and no such cross-talk).
+        /// An empty /etc/codex (created here when missing, removed after W8) makes them watch that instead.
+        /// </summary>
+        private bool MakeCodexSystemConfigDir()
+        {
+            if (Directory.Exists(CodexSystemConfigDir)) return false;
+            try
+            {
+                Directory.CreateDirectory(CodexSystemConfigDir);
+                _log($"  W8: created an empty {CodexSystemConfigDir} for the run (else every server watches /etc and wakes on every process start)");
+                return true;
+            }
+            catch (Exception ex) when (ex is UnauthorizedAccessException || ex is IOException)
+            {
+                _log($"  W8: could not create {CodexSystemConfigDir} ({ex.Message}): every server watches /etc, so the 256-executor rows include that cross-talk");
+                return false;
+            }
         }
 
         private async Task W8SizeAsync(int n)
