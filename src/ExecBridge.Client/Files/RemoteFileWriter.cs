@@ -129,7 +129,7 @@ namespace ExecBridge.Client.Files
                     _handleId = _client.NewHandleId("w");
                     var wire = RemotePath.ToWire(PartialPath, _client.PathStyle);
                     // Started alongside fs/open (both create the file without truncating each other's): no round trip in series.
-                    var janitor = StartJanitorAsync();
+                    var janitor = PartialJanitor.StartAsync(_client, PartialPath);
                     try
                     {
                         // mode:"replace" creates/truncates at once (notes §8.3); it is only ever used on the fresh partial.
@@ -304,7 +304,7 @@ namespace ExecBridge.Client.Files
                 case RemoteWriteMode.WriteFile:
                     if (BytesWritten != Length) throw ShortWrite();
                     // The janitor is started with the write, not after it, so a small file costs no extra round trip in series.
-                    var janitor = StartJanitorAsync();
+                    var janitor = PartialJanitor.StartAsync(_client, PartialPath);
                     try
                     {
                         await _client.WriteFileAsync(PartialPath, new ReadOnlyMemory<byte>(_small!.GetBuffer(), 0, (int)_small.Length), ct).ConfigureAwait(false);
@@ -362,19 +362,6 @@ namespace ExecBridge.Client.Files
         }
 
         /// <summary>Stops the transfer and removes the partial file. Never throws; safe to call more than once.</summary>
-        /// <summary>
-        /// Starts the janitor without the copy's token: once its process/start is sent the executor runs `: >> partial`
-        /// whatever this side does, so a cancelled write (Ctrl+C, -ErrorAction Stop) waits for it (a round trip,
-        /// bounded) before AbortAsync removes the partial; else the janitor re-created it after the removal and kept it
-        /// for its idle limit (measured: most cancelled 3-executor writes left an empty .eb-* behind; none in 20 after).
-        /// </summary>
-        private async Task StartJanitorAsync()
-        {
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try { await PartialJanitor.StartAsync(_client, PartialPath, bound.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { }
-        }
-
         public async Task AbortAsync()
         {
             _finished = true;

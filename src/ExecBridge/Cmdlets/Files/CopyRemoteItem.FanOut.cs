@@ -26,18 +26,6 @@ namespace ExecBridge.Cmdlets.Files
             public readonly List<string> Sources = new List<string>();
         }
 
-        private sealed class ResultEvent
-        {
-            public ResultEvent(CopyResult result) { Result = result; }
-            public CopyResult Result { get; }
-        }
-
-        private sealed class ErrorEvent
-        {
-            public ErrorEvent(ErrorRecord record) { Record = record; }
-            public ErrorRecord Record { get; }
-        }
-
         private sealed class RunEnded
         {
         }
@@ -46,8 +34,9 @@ namespace ExecBridge.Cmdlets.Files
         {
             private readonly FanOut<CopyRun> _fan;
             public QueueSink(FanOut<CopyRun> fan) { _fan = fan; }
-            public void Result(CopyRun run, CopyResult result) => _fan.Post(new ResultEvent(result));
-            public void Error(CopyRun run, ErrorRecord record) => _fan.Post(new ErrorEvent(record));
+            // Client types never reach the pipeline: the result is converted here, on the run's thread (no Write*).
+            public void Result(CopyRun run, CopyResult result) => _fan.Post(new FanOutObject(new RemoteCopyResult(result)));
+            public void Error(CopyRun run, ErrorRecord record) => _fan.Post(new FanOutError(record));
         }
 
         private FanOutPlan? _fanOut;
@@ -190,13 +179,10 @@ namespace ExecBridge.Cmdlets.Files
 
         private void RunHere(List<CopyRun> runs, FanOutPlan plan)
         {
-            int activityId = NextActivityId();
             string activity = plan.Direction == CopyDirection.FromExecutor ? $"Copying from {runs.Count} executors"
                 : plan.Direction == CopyDirection.Between ? $"Copying from executor '{plan.Other!.ExecutorId}' to {runs.Count} executors"
                 : $"Copying to {runs.Count} executors";
             var clock = Stopwatch.StartNew();
-            var sinceProgress = Stopwatch.StartNew();
-            bool shown = false;
             int done = 0;
             // Disposing the fan-out (however this ends: Ctrl+C, -ErrorAction Stop) cancels every copy and waits for them to
             // remove their .partial files.
@@ -207,43 +193,8 @@ namespace ExecBridge.Cmdlets.Files
                 try { await run.RunAsync(sink, token).ConfigureAwait(false); }
                 finally { fan.Post(new RunEnded()); }
             });
-            try
-            {
-                while (!fan.IsDrained)
-                {
-                    if (StopToken.IsCancellationRequested)
-                    {
-                        fan.CancelAndWait(TimeSpan.FromSeconds(10));
-                        throw new PipelineStoppedException();
-                    }
-                    if (fan.TryTake(out var item, 100))
-                    {
-                        switch (item)
-                        {
-                            case ResultEvent r: WriteObject(new RemoteCopyResult(r.Result)); break;
-                            case ErrorEvent e: WriteError(e.Record); break;
-                            case RunEnded _: done++; break;
-                            case FanOutCrashed crash: WriteFailure(crash.Error, runs[crash.Index].ExecutorId); break;
-                        }
-                    }
-                    FlushLog();
-                    if (sinceProgress.ElapsedMilliseconds >= ProgressIntervalMs)
-                    {
-                        WriteProgress(MakeFanOutRecord(activityId, activity, runs, done, clock.Elapsed));
-                        shown = true;
-                        sinceProgress.Restart();
-                    }
-                }
-            }
-            finally
-            {
-                FlushLog();
-                if (shown)
-                {
-                    try { WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed }); }
-                    catch (PipelineStoppedException) { }
-                }
-            }
+            Drain(fan, index => runs[index].ExecutorId, item => { if (item is RunEnded) done++; },
+                id => MakeFanOutRecord(id, activity, runs, done, clock.Elapsed), activity);
         }
 
         /// <summary>Bytes over every executor and how many are done.</summary>

@@ -30,7 +30,7 @@ namespace ExecBridge.Cmdlets.Files
     [Cmdlet(VerbsCommon.Copy, "RemoteItem", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
     [OutputType(typeof(RemoteCopyResult))]
     [OutputType(typeof(ExecBridgeJob))]
-    public sealed partial class CopyRemoteItem : FileCmdletBase
+    public sealed partial class CopyRemoteItem : FileFanOutCmdlet
     {
         [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
         [Alias("FullName")]

@@ -87,47 +87,9 @@ namespace ExecBridge.Cmdlets.Files
 
         protected static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
 
-        /// <summary>
-        /// -Path with wildcards (*, ?, [a-z]) gives the existing paths it matches, sorted, like Resolve-Path; no match gives
-        /// none and no error, as Get-Item and Remove-Item do. Matching is case-sensitive (POSIX names); a segment only
-        /// matches names starting with '.' when it starts with '.' itself (they are the hidden files). -LiteralPath
-        /// and paths without wildcard characters are used as they are.
-        /// </summary>
-        protected IEnumerable<string> ExpandPath(ExecutorClient client, string path, bool literal)
-        {
-            path = ResolveRemote(client, path);
-            if (literal || !WildcardPattern.ContainsWildcardCharacters(path)) return new[] { path };
-            var segments = path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries);
-            var current = new List<string> { "/" };
-            foreach (var segment in segments)
-            {
-                var next = new List<string>();
-                if (!WildcardPattern.ContainsWildcardCharacters(segment))
-                {
-                    // Unescape `* and the like: the name itself is literal here.
-                    var name = WildcardPattern.Unescape(segment);
-                    next.AddRange(current.Select(c => RemotePath.Combine(c, name)));
-                }
-                else
-                {
-                    var pattern = new WildcardPattern(segment, WildcardOptions.None);
-                    bool dotted = segment.StartsWith(".", StringComparison.Ordinal);
-                    foreach (var folder in current)
-                    {
-                        IReadOnlyList<RemoteDirectoryEntry> entries;
-                        try { entries = Await(client.ReadDirectoryAsync(folder, StopToken)); }
-                        catch (Exception ex) when (IsClientFailure(ex)) { continue; } // not a folder, or gone: no match there
-                        next.AddRange(entries.Where(e => (dotted || !e.Name.StartsWith(".", StringComparison.Ordinal)) && pattern.IsMatch(e.Name))
-                            .Select(e => RemotePath.Combine(folder, e.Name)));
-                    }
-                }
-                current = next;
-                if (current.Count == 0) break;
-            }
-            // The last literal segments were not looked at: keep only what exists.
-            return current.Where(c => Await(client.TryGetMetadataAsync(c, StopToken, needLength: false)) != null)
-                .OrderBy(c => c, StringComparer.Ordinal).ToList();
-        }
+        /// <summary>RemoteWildcard.ExpandAsync on the pipeline thread (Ctrl+C ends the wait).</summary>
+        protected IEnumerable<string> ExpandPath(ExecutorClient client, string path, bool literal) =>
+            Await(RemoteWildcard.ExpandAsync(client, path, literal, StopToken));
 
         protected static RemoteItem ToItem(ExecutorClient client, RemoteFileInfo info) => new RemoteItem(client.ExecutorId, info);
 

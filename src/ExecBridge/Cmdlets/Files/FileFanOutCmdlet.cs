@@ -21,9 +21,6 @@ namespace ExecBridge.Cmdlets.Files
     /// </summary>
     public abstract class FileFanOutCmdlet : FileCmdletBase
     {
-        private const int ProgressIntervalMs = 500;
-        private static int _nextActivityId = 0x4600;
-
         /// <summary>True when the call is for one executor (as the cmdlet always was): no list, no wildcard.</summary>
         protected static bool IsSingle(IReadOnlyList<string> ids, IReadOnlyList<ExecBridgeConnection> connections) =>
             ids.Count <= 1 && connections.Count <= 1 && !ids.Any(WildcardPattern.ContainsWildcardCharacters);
@@ -61,9 +58,14 @@ namespace ExecBridge.Cmdlets.Files
         /// Writes what the fan-out's work posts until every executor is done, via 'handle'. Disposing the fan-out
         /// (the caller's using) cancels and waits for what still runs, however this ends.
         /// </summary>
-        internal void Drain(FanOut<ExecutorClient> fan, IReadOnlyList<ExecutorClient> clients, Action<object> handle, TransferProgress? progress, string activity)
+        internal void Drain(FanOut<ExecutorClient> fan, IReadOnlyList<ExecutorClient> clients, Action<object> handle, TransferProgress? progress, string activity) =>
+            Drain(fan, index => clients[index].ExecutorId, handle,
+                progress == null ? (Func<int, ProgressRecord>?)null : id => Progress(id, activity, progress), activity);
+
+        /// <summary>The same for any fan-out: 'executorOf' names a target by index, 'progress' makes the bar (twice a second).</summary>
+        internal void Drain<T>(FanOut<T> fan, Func<int, string> executorOf, Action<object> handle, Func<int, ProgressRecord>? progress, string activity)
         {
-            int activityId = Interlocked.Increment(ref _nextActivityId);
+            int activityId = NextActivityId();
             var sinceProgress = Stopwatch.StartNew();
             bool shown = false;
             try
@@ -80,9 +82,10 @@ namespace ExecBridge.Cmdlets.Files
                         switch (item)
                         {
                             case FanOutError error: WriteError(error.Record); break;
+                            case FanOutObject output: WriteObject(output.Value); break;
                             case FanOutCrashed crash:
                                 if (!(Unwrap(crash.Error) is OperationCanceledException && fan.IsCancelled))
-                                    WriteError(ExecutorError(crash.Error, clients[crash.Index].ExecutorId));
+                                    WriteError(ExecutorError(crash.Error, executorOf(crash.Index)));
                                 break;
                             case FanOutSkipped _: break;
                             default: handle(item!); break;
@@ -91,7 +94,7 @@ namespace ExecBridge.Cmdlets.Files
                     else FlushLog();
                     if (progress != null && sinceProgress.ElapsedMilliseconds >= ProgressIntervalMs)
                     {
-                        WriteProgress(Progress(activityId, activity, progress));
+                        WriteProgress(progress(activityId));
                         shown = true;
                         sinceProgress.Restart();
                     }
@@ -116,47 +119,6 @@ namespace ExecBridge.Cmdlets.Files
             var record = new ProgressRecord(id, activity, status) { CurrentOperation = p.CurrentItem };
             if (total > 0) record.PercentComplete = (int)Math.Min(100, done * 100 / total);
             return record;
-        }
-
-        private static string Mb(long bytes) => bytes >= 1 << 20 ? $"{bytes / 1048576.0:0.0} MB" : $"{bytes / 1024.0:0.0} KB";
-
-        /// <summary>
-        /// The background twin of FileCmdletBase.ExpandPath (which waits on the pipeline thread): the same rules
-        /// (case-sensitive, dot names only for dotted patterns, no match gives none), for work running in a fan-out.
-        /// </summary>
-        internal static async Task<IReadOnlyList<string>> ExpandPathAsync(ExecutorClient client, string path, bool literal, CancellationToken ct)
-        {
-            path = await client.ResolvePathAsync(path, ct).ConfigureAwait(false);
-            if (literal || !WildcardPattern.ContainsWildcardCharacters(path)) return new[] { path };
-            var current = new List<string> { "/" };
-            foreach (var segment in path.Split(new[] { '/' }, StringSplitOptions.RemoveEmptyEntries))
-            {
-                var next = new List<string>();
-                if (!WildcardPattern.ContainsWildcardCharacters(segment))
-                {
-                    var name = WildcardPattern.Unescape(segment);
-                    next.AddRange(current.Select(c => RemotePath.Combine(c, name)));
-                }
-                else
-                {
-                    var pattern = new WildcardPattern(segment, WildcardOptions.None);
-                    bool dotted = segment.StartsWith(".", StringComparison.Ordinal);
-                    foreach (var folder in current)
-                    {
-                        IReadOnlyList<RemoteDirectoryEntry> entries;
-                        try { entries = await client.ReadDirectoryAsync(folder, ct).ConfigureAwait(false); }
-                        catch (ExecBridgeException) { continue; } // not a folder, or gone: no match there
-                        next.AddRange(entries.Where(e => (dotted || !e.Name.StartsWith(".", StringComparison.Ordinal)) && pattern.IsMatch(e.Name))
-                            .Select(e => RemotePath.Combine(folder, e.Name)));
-                    }
-                }
-                current = next;
-                if (current.Count == 0) break;
-            }
-            var existing = new List<string>();
-            foreach (var c in current)
-                if (await client.TryGetMetadataAsync(c, ct, needLength: false).ConfigureAwait(false) != null) existing.Add(c);
-            return existing.OrderBy(c => c, StringComparer.Ordinal).ToList();
         }
     }
 

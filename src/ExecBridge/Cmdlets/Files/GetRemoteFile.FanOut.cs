@@ -84,7 +84,7 @@ namespace ExecBridge.Cmdlets.Files
                 var root = DestinationFolder();
                 var progress = new TransferProgress();
                 fan.Start(clients, (client, index, token) => Guard(fan, client, token, () => DownloadAll(fan, client, root, paths, literal, progress, token)));
-                Drain(fan, clients, item => WriteObject(((FanOutObject)item).Value), progress, $"Downloading from {clients.Count} executors");
+                Drain(fan, clients, _ => { }, progress, $"Downloading from {clients.Count} executors");
                 return;
             }
             var files = new FileState?[clients.Count];
@@ -169,7 +169,7 @@ namespace ExecBridge.Cmdlets.Files
             foreach (var p in paths)
             {
                 IReadOnlyList<string> found;
-                try { found = await ExpandPathAsync(client, p, literal, token).ConfigureAwait(false); }
+                try { found = await RemoteWildcard.ExpandAsync(client, p, literal, token).ConfigureAwait(false); }
                 catch (Exception ex) when (!token.IsCancellationRequested) { fan.Post(new FanOutError(ExecutorError(ex, client.ExecutorId))); continue; }
                 foreach (var one in found)
                 {
@@ -229,7 +229,7 @@ namespace ExecBridge.Cmdlets.Files
             {
                 try
                 {
-                    foreach (var one in await ExpandPathAsync(client, p, literal, token).ConfigureAwait(false))
+                    foreach (var one in await RemoteWildcard.ExpandAsync(client, p, literal, token).ConfigureAwait(false))
                     {
                         try
                         {

@@ -52,7 +52,7 @@ namespace ExecBridge.Cmdlets.Files
                 await CopyEngine.CopyFileAsync(sourceFor(), "local", sink, client.ExecutorId, progress, token).ConfigureAwait(false);
                 if (PassThru) fan.Post(new FanOutObject(ToItem(client, await client.GetMetadataAsync(path, token).ConfigureAwait(false))));
             }));
-            Drain(fan, chosen, item => WriteObject(((FanOutObject)item).Value), progress, $"Writing {Path} on {chosen.Count} executors");
+            Drain(fan, chosen, _ => { }, progress, $"Writing {Path} on {chosen.Count} executors");
         }
     }
 }
