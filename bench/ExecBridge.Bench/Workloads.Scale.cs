@@ -76,8 +76,8 @@ namespace ExecBridge.Bench
             const string knob = "/proc/sys/fs/inotify/max_user_instances";
             if (!File.Exists(knob)) return;
             int limit = int.Parse(File.ReadAllText(knob).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            int need = servers + 128; // headroom for the gateway, pwsh and whatever else the user runs
-            if (limit >= need) return;
+            int need = servers + 64; // headroom for the gateway, pwsh and whatever else the user runs
+            if (limit >= need || servers <= 32) return; // --quick's 8 fit in the default 128
             try
             {
                 File.WriteAllText(knob, need.ToString(System.Globalization.CultureInfo.InvariantCulture));
