@@ -17,6 +17,29 @@ BeforeAll {
     function Get-Hash([string] $Path) { (Get-FileHash -LiteralPath $Path -Algorithm SHA256).Hash }
     # Partial files are hidden '.eb-<8 hex>' names beside their target.
     function Get-Partial([string[]] $Root) { @(Get-ChildItem -LiteralPath $Root -Recurse -Force -Filter '.eb-*' -ErrorAction Ignore) }
+    # Four executors behind one gateway, each its own server with its own home; the fourth has no 'incoming' folder,
+    # so copies into it fail there. Connected; the caller stops them in AfterAll.
+    function Start-CopyFleet([string] $Prefix, [string] $Dir) {
+        $ids = 'a', 'b', 'c', 'd' | ForEach-Object { "$Prefix-$_" }
+        $wd = @{}
+        foreach ($id in $ids) {
+            $wd[$id] = (New-Item -ItemType Directory "$Dir/wd-$id").FullName
+            if ($id -ne $ids[3]) { $null = New-Item -ItemType Directory "$($wd[$id])/incoming" }
+        }
+        $servers = foreach ($id in $ids) { Start-TestExecServer -Version $Version -UserHome $wd[$id] -WorkingDirectory $wd[$id] }
+        $map = @{}
+        for ($i = 0; $i -lt $ids.Count; $i++) { $map[$ids[$i]] = $servers[$i] }
+        $gateway = Start-TestGateway -Executor $map
+        $null = Connect-ExecBridge -GatewayUri $gateway.BridgeUri -ExecutorId $ids -Token $gateway.SecureWorkspaceToken
+        @{ Ids = $ids; Three = $ids[0..2]; Wd = $wd; Servers = $servers; Gateway = $gateway }
+    }
+
+    function New-RandomFile([string] $Path, [int] $MiB, [int] $Seed) {
+        $stream = [IO.File]::Create($Path)
+        try { $chunk = [byte[]]::new(1MB); $rng = [Random]::new($Seed); for ($i = 0; $i -lt $MiB; $i++) { $rng.NextBytes($chunk); $stream.Write($chunk, 0, $chunk.Length) } }
+        finally { $stream.Dispose() }
+    }
+
     function Wait-Partial([string[]] $Root, [int] $Seconds = 30) {
         $deadline = [datetime]::UtcNow.AddSeconds($Seconds)
         while (-not (Get-Partial $Root) -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
@@ -27,19 +50,8 @@ BeforeAll {
 Describe 'Copy-RemoteItem to and from many executors (<Dialect>)' -ForEach $Dialects {
     BeforeAll {
         $dir = New-TestFolder
-        $ids = 'cf-a', 'cf-b', 'cf-c', 'cf-d'
-        $three = 'cf-a', 'cf-b', 'cf-c'
-        # cf-d has no incoming folder: copies into it fail there.
-        $wd = @{}
-        foreach ($id in $ids) {
-            $wd[$id] = (New-Item -ItemType Directory "$dir/wd-$id").FullName
-            if ($id -ne 'cf-d') { $null = New-Item -ItemType Directory "$($wd[$id])/incoming" }
-        }
-        $servers = foreach ($id in $ids) { Start-TestExecServer -Version $Version -UserHome $wd[$id] -WorkingDirectory $wd[$id] }
-        $map = @{}
-        for ($i = 0; $i -lt $ids.Count; $i++) { $map[$ids[$i]] = $servers[$i] }
-        $gateway = Start-TestGateway -Executor $map
-        $null = Connect-ExecBridge -GatewayUri $gateway.BridgeUri -ExecutorId $ids -Token $gateway.SecureWorkspaceToken
+        $fleet = Start-CopyFleet 'cf' $dir
+        $ids, $three, $wd, $servers, $gateway = $fleet.Ids, $fleet.Three, $fleet.Wd, $fleet.Servers, $fleet.Gateway
 
         $local = (New-Item -ItemType Directory "$dir/local").FullName
         $payload = "$local/payload.bin"
@@ -47,9 +59,7 @@ Describe 'Copy-RemoteItem to and from many executors (<Dialect>)' -ForEach $Dial
         $payloadHash = Get-Hash $payload
         # 64 MiB: long enough to be stopped mid-copy.
         $large = "$local/large.bin"
-        $stream = [IO.File]::Create($large)
-        try { $chunk = [byte[]]::new(1MB); $rng = [Random]::new(7); for ($i = 0; $i -lt 64; $i++) { $rng.NextBytes($chunk); $stream.Write($chunk, 0, $chunk.Length) } }
-        finally { $stream.Dispose() }
+        New-RandomFile $large -MiB 64 -Seed 7
         $medium = "$local/medium.bin"
         [IO.File]::WriteAllBytes($medium, [Security.Cryptography.RandomNumberGenerator]::GetBytes(16MB))
         # Each executor's own file, different on each, and a small tree.
@@ -214,26 +224,14 @@ Describe 'Copy-RemoteItem to and from many executors (<Dialect>)' -ForEach $Dial
 Describe 'Copy-RemoteItem -AsJob (<Dialect>)' -ForEach $Dialects {
     BeforeAll {
         $dir = New-TestFolder
-        $ids = 'cj-a', 'cj-b', 'cj-c', 'cj-d'
-        $three = 'cj-a', 'cj-b', 'cj-c'
-        $wd = @{}
-        foreach ($id in $ids) {
-            $wd[$id] = (New-Item -ItemType Directory "$dir/wd-$id").FullName
-            if ($id -ne 'cj-d') { $null = New-Item -ItemType Directory "$($wd[$id])/incoming" }
-        }
-        $servers = foreach ($id in $ids) { Start-TestExecServer -Version $Version -UserHome $wd[$id] -WorkingDirectory $wd[$id] }
-        $map = @{}
-        for ($i = 0; $i -lt $ids.Count; $i++) { $map[$ids[$i]] = $servers[$i] }
-        $gateway = Start-TestGateway -Executor $map
-        $null = Connect-ExecBridge -GatewayUri $gateway.BridgeUri -ExecutorId $ids -Token $gateway.SecureWorkspaceToken
+        $fleet = Start-CopyFleet 'cj' $dir
+        $ids, $three, $wd, $servers, $gateway = $fleet.Ids, $fleet.Three, $fleet.Wd, $fleet.Servers, $fleet.Gateway
 
         $payload = "$dir/payload.bin"
         [IO.File]::WriteAllBytes($payload, [Security.Cryptography.RandomNumberGenerator]::GetBytes(1MB))
         $payloadHash = Get-Hash $payload
         $large = "$dir/large.bin"
-        $stream = [IO.File]::Create($large)
-        try { $chunk = [byte[]]::new(1MB); $rng = [Random]::new(9); for ($i = 0; $i -lt 64; $i++) { $rng.NextBytes($chunk); $stream.Write($chunk, 0, $chunk.Length) } }
-        finally { $stream.Dispose() }
+        New-RandomFile $large -MiB 64 -Seed 9
     }
     AfterAll {
         Get-Job | Remove-Job -Force
