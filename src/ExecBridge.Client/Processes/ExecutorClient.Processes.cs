@@ -64,6 +64,10 @@ namespace ExecBridge.Client
             return env;
         }
 
+        /// <summary>How long a cancelled process/start may still take to answer, so that what it started can be killed.</summary>
+        internal static readonly TimeSpan StartGrace = TimeSpan.FromSeconds(3);
+
+        /// <summary>Starts a process. Cancelled, it never leaves behind a process it started: it is killed first.</summary>
         public async Task<RemoteProcessHandle> StartProcessAsync(ProcessStartSpec spec, CancellationToken cancellationToken)
         {
             await EnsureConnectedAsync(cancellationToken).ConfigureAwait(false);
@@ -84,6 +88,12 @@ namespace ExecBridge.Client
             // Registered before the request so no notification can arrive for an unknown id.
             _processes[processId] = handle;
             int generation = ReconnectCount;
+            // A start cancelled after its request went out may still start the process, and nobody would kill it (a
+            // Legacy upload cancelled while starting its writer left a partial held open by `head`): a cancellation
+            // lets a start under way finish (up to StartGrace) and then kills what it started.
+            cancellationToken.ThrowIfCancellationRequested();
+            using var grace = new CancellationTokenSource();
+            using var graceLink = cancellationToken.Register(() => { try { grace.CancelAfter(StartGrace); } catch (ObjectDisposedException) { } });
             try
             {
                 await InvokeAsync("process/start", w =>
@@ -100,7 +110,7 @@ namespace ExecBridge.Client
                     w.WriteBoolean("tty", spec.Tty);
                     w.WriteBoolean("pipeStdin", spec.PipeStdin);
                     w.WriteEndObject();
-                }, cancellationToken).ConfigureAwait(false);
+                }, grace.Token).ConfigureAwait(false);
             }
             catch (RemoteErrorException ex) when (ex.RemoteMessage.Contains(processId) && ex.RemoteMessage.Contains("already exists"))
             {
@@ -108,12 +118,26 @@ namespace ExecBridge.Client
                 // went out and the resend found it done (fault suite finding). Read back below.
                 _logger.LogDebug("process/start of {Process} was resent after a lost connection; the first one had arrived", processId);
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The grace ran out with the answer still out: the start may yet happen, so its kill goes after it.
+                _processes.TryRemove(processId, out _);
+                await TerminateQuietlyAsync(handle).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                throw;
+            }
             catch
             {
                 _processes.TryRemove(processId, out _);
                 throw;
             }
             handle.StartConfirmed = true;
+            if (cancellationToken.IsCancellationRequested)
+            {
+                _processes.TryRemove(processId, out _);
+                await TerminateQuietlyAsync(handle).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
 
             // A reconnect while the start was under way: output pushed since is held (in seq order) until read back
             // here, and if the session was not resumed the read fails the process instead of leaving it waiting.

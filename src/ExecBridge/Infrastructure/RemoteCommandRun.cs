@@ -95,13 +95,8 @@ namespace ExecBridge.Infrastructure
         {
             try
             {
-                RemoteProcessHandle handle;
-                // A start cancelled after its request went out may still start the process, which then nobody would
-                // kill: a stop (Ctrl+C, another executor failing under -ErrorAction Stop) lets a start under way finish
-                // (up to 3 s) and kills what it started.
-                using (var grace = new CancellationTokenSource())
-                using (token.Register(() => { try { grace.CancelAfter(3000); } catch (ObjectDisposedException) { } }))
-                    handle = await Client.StartProcessAsync(StdinFeed.Wrap(_request.Spec, _request.Stdin), grace.Token).ConfigureAwait(false);
+                // Cancelled while starting, StartProcessAsync kills what it started; cancelled just after, this does.
+                var handle = await Client.StartProcessAsync(StdinFeed.Wrap(_request.Spec, _request.Stdin), token).ConfigureAwait(false);
                 var process = new RemoteProcess(handle, _request.CommandLine, _request.Tty, false);
                 if (token.IsCancellationRequested)
                 {

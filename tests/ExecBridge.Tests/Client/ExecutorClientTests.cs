@@ -215,6 +215,44 @@ namespace ExecBridge.Tests.Client
         }
 
         [Fact]
+        public async Task AStartCancelledWhileUnderWayLeavesNoProcessRunning()
+        {
+            // The caller gives up after process/start went out and before its answer (a proxy holds each read 300 ms):
+            // the process the server then starts must not be left running with nobody to kill it (a cancelled Legacy
+            // upload left its `head` writer holding a partial file).
+            using var proxy = ExecBridge.Tests.Faults.FaultProxy.For(_f.Server.Uri);
+            using var cts = new CancellationTokenSource();
+            using var c = new ExecutorClient(new ExecutorEndpoint("cancel-start", proxy.Uri, null), new OnSend("process/start", () => cts.CancelAfter(100)));
+            await c.EnsureConnectedAsync(CancellationToken.None);
+            proxy.Delay = TimeSpan.FromMilliseconds(300);
+            var tag = "61." + Random.Shared.Next(100000, 999999);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => c.StartProcessAsync(Sh($"exec sleep {tag}"), cts.Token));
+            proxy.Delay = TimeSpan.Zero;
+            // Long enough for a start that was under way to have happened.
+            var deadline = DateTime.UtcNow.AddSeconds(3);
+            bool seen = false;
+            while (DateTime.UtcNow < deadline && !seen) { seen = Running(tag); await Task.Delay(50); }
+            Assert.False(seen, "the process started by the cancelled call was left running");
+
+            static bool Running(string tag) => ProcTree.All().Any(p => p.State != 'Z' && p.CommandLine.Any(a => a.Contains("sleep " + tag) || a == tag));
+        }
+
+        /// <summary>Runs an action when the client logs that it sends a request of a method.</summary>
+        private sealed class OnSend : Microsoft.Extensions.Logging.ILogger
+        {
+            private readonly string _prefix;
+            private readonly Action _action;
+            public OnSend(string method, Action action) { _prefix = "-> " + method + " #"; _action = action; }
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+            public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+            public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+                Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (formatter(state, exception).StartsWith(_prefix, StringComparison.Ordinal)) _action();
+            }
+        }
+
+        [Fact]
         public async Task InterruptRunsTheIntTrapWhereSupported()
         {
             var handle = await Client.StartProcessAsync(
