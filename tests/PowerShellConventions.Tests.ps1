@@ -260,6 +260,14 @@ Describe 'Errors that name what is wrong (#18.6)' {
         $line = "Get-RemoteFile /x -Encoding utf8"
         (TabExpansion2 $line $line.Length).CompletionMatches.CompletionText | Should -Contain 'utf8BOM'
     }
+
+    It 'is caught by id as the help says, and a non-zero exit by [ExecBridge.Cmdlets.RemoteProcessFailedException]' {
+        $caught = try { Get-RemoteFile /no/such/file.txt -ErrorAction Stop } catch { if ($_.FullyQualifiedErrorId -like 'RemotePathNotFound,*') { 'by id' } else { throw } }
+        $caught | Should -Be 'by id'
+        $exit = try { Invoke-RemoteCommand 'exit 3' -ErrorAction Stop } catch [ExecBridge.Cmdlets.RemoteProcessFailedException] { $_.Exception }
+        $exit.ExitCode | Should -Be 3
+        $exit.ExecutorId | Should -Be 'named'
+    }
 }
 
 Describe 'Wildcards in -Path, -LiteralPath beside it (#18.3)' {
