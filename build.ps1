@@ -59,7 +59,8 @@ Import-Module (Join-Path $root 'tools' 'Peers.psm1') -Force
 # Plain functions (no CmdletBinding): their arguments pass through untouched, `-v:minimal` included.
 function Invoke-Dotnet {
     Write-Verbose "dotnet $($args -join ' ')"
-    & dotnet @args
+    # To the host: a caller that keeps this function's result (`$info = Invoke-Build`) would swallow compiler errors.
+    & dotnet @args | Out-Host
     if ($LASTEXITCODE -ne 0) { throw "dotnet $($args[0]) failed with exit code $LASTEXITCODE." }
 }
 

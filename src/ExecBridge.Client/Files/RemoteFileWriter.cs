@@ -126,10 +126,16 @@ namespace ExecBridge.Client.Files
                     _small = new MemoryStream((int)Length);
                     break;
                 case RemoteWriteMode.WriteBlock:
+                {
                     _handleId = _client.NewHandleId("w");
                     var wire = RemotePath.ToWire(PartialPath, _client.PathStyle);
+                    ct.ThrowIfCancellationRequested();
                     // Started alongside fs/open (both create the file without truncating each other's): no round trip in series.
                     var janitor = PartialJanitor.StartAsync(_client, PartialPath);
+                    // Like a process start, an open cancelled on the wire may still create the partial (and hold it
+                    // open in the server) after the abort removed it: it is let finish, then the abort closes it.
+                    using var grace = new CancellationTokenSource();
+                    using var graceLink = ct.Register(() => { try { grace.CancelAfter(ExecutorClient.StartGrace); } catch (ObjectDisposedException) { } });
                     try
                     {
                         // mode:"replace" creates/truncates at once (notes §8.3); it is only ever used on the fresh partial.
@@ -140,7 +146,8 @@ namespace ExecBridge.Client.Files
                             w.WriteString("path", wire);
                             w.WriteString("mode", "replace");
                             w.WriteEndObject();
-                        }, ct).ConfigureAwait(false);
+                        }, grace.Token).ConfigureAwait(false);
+                        ct.ThrowIfCancellationRequested();
                     }
                     catch (RemoteErrorException ex)
                     {
@@ -152,6 +159,7 @@ namespace ExecBridge.Client.Files
                         await janitor.ConfigureAwait(false);
                     }
                     break;
+                }
                 case RemoteWriteMode.Process:
                     _process = await _client.StartProcessAsync(new ProcessStartSpec
                     {
