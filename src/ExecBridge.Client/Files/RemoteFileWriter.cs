@@ -129,13 +129,11 @@ namespace ExecBridge.Client.Files
                 {
                     _handleId = _client.NewHandleId("w");
                     var wire = RemotePath.ToWire(PartialPath, _client.PathStyle);
-                    ct.ThrowIfCancellationRequested();
+                    // An open cancelled on the wire may still create the partial (and hold it open in the server)
+                    // after the abort removed it: it is let finish, then the abort closes and removes it.
+                    using var grace = new CancellationGrace(ct);
                     // Started alongside fs/open (both create the file without truncating each other's): no round trip in series.
                     var janitor = PartialJanitor.StartAsync(_client, PartialPath);
-                    // Like a process start, an open cancelled on the wire may still create the partial (and hold it
-                    // open in the server) after the abort removed it: it is let finish, then the abort closes it.
-                    using var grace = new CancellationTokenSource();
-                    using var graceLink = ct.Register(() => { try { grace.CancelAfter(ExecutorClient.StartGrace); } catch (ObjectDisposedException) { } });
                     try
                     {
                         // mode:"replace" creates/truncates at once (notes §8.3); it is only ever used on the fresh partial.

@@ -64,9 +64,6 @@ namespace ExecBridge.Client
             return env;
         }
 
-        /// <summary>How long a cancelled process/start may still take to answer, so that what it started can be killed.</summary>
-        internal static readonly TimeSpan StartGrace = TimeSpan.FromSeconds(3);
-
         /// <summary>Starts a process. Cancelled, it never leaves behind a process it started: it is killed first.</summary>
         public async Task<RemoteProcessHandle> StartProcessAsync(ProcessStartSpec spec, CancellationToken cancellationToken)
         {
@@ -82,18 +79,16 @@ namespace ExecBridge.Client
             var cwd = RemotePath.ToWire(spec.WorkingDirectory == null ? WorkingDirectory
                 : await ResolvePathAsync(spec.WorkingDirectory, cancellationToken).ConfigureAwait(false), PathStyle);
 
+            // A start cancelled after its request went out may still start the process, and nobody would kill it (a
+            // Legacy upload cancelled while starting its writer left a partial held open by `head`): a cancellation
+            // lets a start under way finish (CancellationGrace) and then kills what it started.
+            using var grace = new CancellationGrace(cancellationToken);
             SweepProcessTable();
             var processId = NewProcessId();
             var handle = new RemoteProcessHandle(this, processId);
             // Registered before the request so no notification can arrive for an unknown id.
             _processes[processId] = handle;
             int generation = ReconnectCount;
-            // A start cancelled after its request went out may still start the process, and nobody would kill it (a
-            // Legacy upload cancelled while starting its writer left a partial held open by `head`): a cancellation
-            // lets a start under way finish (up to StartGrace) and then kills what it started.
-            cancellationToken.ThrowIfCancellationRequested();
-            using var grace = new CancellationTokenSource();
-            using var graceLink = cancellationToken.Register(() => { try { grace.CancelAfter(StartGrace); } catch (ObjectDisposedException) { } });
             try
             {
                 await InvokeAsync("process/start", w =>
