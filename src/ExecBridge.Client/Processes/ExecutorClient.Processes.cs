@@ -115,24 +115,19 @@ namespace ExecBridge.Client
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
-                // The grace ran out with the answer still out: the start may yet happen, so its kill goes after it.
-                _processes.TryRemove(processId, out _);
-                await TerminateQuietlyAsync(handle).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                throw;
+                // The grace ran out with the answer still out: the start may yet happen, so it is killed below all the same.
             }
             catch
             {
                 _processes.TryRemove(processId, out _);
                 throw;
             }
-            handle.StartConfirmed = true;
             if (cancellationToken.IsCancellationRequested)
             {
-                _processes.TryRemove(processId, out _);
-                await TerminateQuietlyAsync(handle).ConfigureAwait(false);
+                await AbandonAsync().ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
             }
+            handle.StartConfirmed = true;
 
             // A reconnect while the start was under way: output pushed since is held (in seq order) until read back
             // here, and if the session was not resumed the read fails the process instead of leaving it waiting.
@@ -147,13 +142,18 @@ namespace ExecBridge.Client
                     }
                     catch
                     {
-                        _processes.TryRemove(processId, out _);
-                        await TerminateQuietlyAsync(handle).ConfigureAwait(false);
+                        await AbandonAsync().ConfigureAwait(false);
                         throw;
                     }
                 }
             }
             return handle;
+
+            async Task AbandonAsync()
+            {
+                _processes.TryRemove(processId, out _);
+                await TerminateQuietlyAsync(handle).ConfigureAwait(false);
+            }
         }
 
         /// <summary>Writes to stdin with a fresh writeId each time (a reused one is silently dropped, notes §7.1).</summary>
